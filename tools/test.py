@@ -1,0 +1,151 @@
+"""Evaluate a checkpoint of a clipdense (mmseg or mmdet) config.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out DIR|FILE]
+        [--show-dir DIR] [--show] [--tta] [--cfg-options k=v ...]
+        [--launcher none|pytorch|slurm]
+
+Segmentation configs (default_scope 'clipdense' or 'mmseg') and detection
+configs (default_scope 'mmdet') are both accepted; ``--out`` and
+``--show-dir`` follow the conventions of mmseg's and mmdet's own test tools.
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Test (and evaluate) a clipdense model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument(
+        'checkpoint',
+        help="checkpoint file, or 'none' for models that need no training "
+        '(e.g. zero-shot MaskCLIP with pretrained CLIP weights)')
+    parser.add_argument('--work-dir', help='the dir to save logs and metrics')
+    parser.add_argument(
+        '--out',
+        type=str,
+        help='segmentation: a folder for the predicted label maps; '
+        'detection: a .pkl file for the raw results')
+    parser.add_argument('--show', action='store_true', help='show results')
+    parser.add_argument(
+        '--show-dir', help='folder where painted images will be saved')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument(
+        '--tta', action='store_true', help='test time augmentation')
+    parser.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        help='allow full unpickling of the checkpoint (only for files you '
+        'trust; sets CLIPDENSE_TRUST_CHECKPOINTS=1)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings in the config, key=value pairs')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def is_detection(cfg) -> bool:
+    return cfg.get('default_scope', 'clipdense') == 'mmdet'
+
+
+def trigger_visualization_hook(cfg, args):
+    hooks = cfg.default_hooks
+    if 'visualization' not in hooks:
+        raise RuntimeError(
+            'VisualizationHook must be included in default_hooks; refer to '
+            "mmseg's or mmdet's default_runtime.py")
+    hook = hooks['visualization']
+    hook['draw'] = True
+    if args.show:
+        hook['show'] = True
+        hook['wait_time'] = args.wait_time
+    if args.show_dir:
+        if is_detection(cfg):
+            hook['test_out_dir'] = args.show_dir
+        else:
+            cfg.visualizer['save_dir'] = args.show_dir
+    return cfg
+
+
+def build_cfg(args):
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    if args.checkpoint.lower() == 'none':
+        cfg.load_from = None
+    else:
+        if not osp.isfile(args.checkpoint):
+            raise FileNotFoundError(
+                f'checkpoint {args.checkpoint} not found; pass a .pth file '
+                "written by tools/train.py, or 'none' for a model that needs "
+                'no training')
+        cfg.load_from = args.checkpoint
+    if args.show or args.show_dir:
+        cfg = trigger_visualization_hook(cfg, args)
+    if args.tta:
+        if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+            raise RuntimeError(f'{args.config} has no tta_model/tta_pipeline; '
+                               '--tta cannot be used with it')
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+    if args.out is not None:
+        if is_detection(cfg):
+            if not args.out.endswith(('.pkl', '.pickle')):
+                raise ValueError('for detection configs --out must be a '
+                                 '.pkl/.pickle file')
+            evaluators = cfg.test_evaluator if isinstance(
+                cfg.test_evaluator, list) else [cfg.test_evaluator]
+            cfg.test_evaluator = [
+                *evaluators,
+                dict(type='mmdet.DumpDetResults', out_file_path=args.out)
+            ]
+        else:
+            cfg.test_evaluator['output_dir'] = args.out
+            cfg.test_evaluator['keep_results'] = True
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.trust_checkpoint:
+        os.environ['CLIPDENSE_TRUST_CHECKPOINTS'] = '1'
+    from clipdense.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    cfg = build_cfg(args)
+
+    from clipdense.engine.dist import prepare_distributed
+    prepare_distributed(cfg, args.launcher)
+
+    if 'runner_type' not in cfg:
+        runner = Runner.from_cfg(cfg)
+    else:
+        from mmengine.registry import RUNNERS
+        runner = RUNNERS.build(cfg)
+    metrics = runner.test()
+    return metrics
+
+
+if __name__ == '__main__':
+    main()
