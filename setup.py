@@ -30,7 +30,10 @@ setup(
     python_requires='>=3.9',
     packages=find_packages(exclude=('tests', 'tests.*', 'configs', 'tools')),
     include_package_data=True,
-    package_data={'clipdense': ['testing/model_configs/*.json']},
+    package_data={
+        'clipdense':
+        ['testing/model_configs/*.json', 'models/model_configs/*.json']
+    },
     install_requires=read_requirements('torch') +
     read_requirements('mminstall') + read_requirements('runtime'),
     extras_require={'tests': read_requirements('tests')},

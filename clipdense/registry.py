@@ -37,7 +37,15 @@ SCOPE = 'clipdense'
 
 
 def _child(name, parent, location):
-    return Registry(name, parent=parent, scope=SCOPE, locations=[location])
+    registry = Registry(name, parent=parent, scope=SCOPE, locations=[location])
+    # MMEngine resolves ``scope.Name`` from another package's registry by
+    # looking among the *root's direct children* only; ours hang below
+    # mmseg's. Listing the same node under the root as well lets mmdet (and
+    # any other OpenMMLab package) find ``clipdense.X`` while unprefixed
+    # names still fall back to mmseg through the real parent.
+    root = registry._get_root_registry()
+    root._children.setdefault(SCOPE, registry)
+    return registry
 
 
 RUNNERS = _child('runner', MMSEG_RUNNERS, 'clipdense.engine')

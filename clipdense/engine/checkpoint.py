@@ -52,11 +52,30 @@ def _numpy_safe_globals():
     return [_reconstruct, scalar, np.ndarray, np.dtype, *dtype_classes]
 
 
+def _history_buffer_getattr(obj, name):
+    """Stands in for ``builtins.getattr`` during safe loading.
+
+    A pickled :class:`HistoryBuffer` stores its statistics methods as
+    ``getattr(HistoryBuffer, 'mean')`` etc. Allow-listing the real
+    ``getattr`` would let a file reach any attribute of any allowed type, so
+    only the lookups MMEngine itself writes are answered.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+    allowed = {'min', 'max', 'mean', 'current',
+               *HistoryBuffer._statistics_methods}
+    if obj is HistoryBuffer and isinstance(name, str) and name in allowed:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'refusing getattr({obj!r}, {name!r}) while loading a checkpoint')
+
+
 def mmengine_safe_globals():
     """The types MMEngine itself writes into checkpoints: its message hub's
-    history buffers and the numpy arrays, scalars and dtypes inside them."""
+    history buffers (with their statistics methods) and the numpy arrays,
+    scalars and dtypes inside them."""
     from mmengine.logging.history_buffer import HistoryBuffer
-    return [HistoryBuffer, *_numpy_safe_globals()]
+    return [HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr'),
+            *_numpy_safe_globals()]
 
 
 def trust_checkpoints_enabled() -> bool:
@@ -214,7 +233,7 @@ def install_checkpoint_safety() -> None:
     install_safe_globals()
     CheckpointLoader.register_scheme(prefixes='', force=True)(
         load_from_local_safe)
-    register_backend('local', AtomicLocalBackend, force=True)
+    register_backend('local', AtomicLocalBackend, force=True, prefixes='')
     # Backends are cached per prefix: drop plain local instances created
     # before this call so that every later writer is atomic.
     for key, backend in list(mm_io.backend_instances.items()):
