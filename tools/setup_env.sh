@@ -81,7 +81,6 @@ say "installing $TORCH_SPEC${TORCH_INDEX_URL:+ from $TORCH_INDEX_URL} (first tim
 # shellcheck disable=SC2086
 "${PIP[@]}" install -q $TORCH_SPEC ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} ||
     die "could not install '$TORCH_SPEC'. Pick another build with TORCH_SPEC=... (and TORCH_INDEX_URL=... for CUDA wheels)."
-"${PIP[@]}" install -q -r requirements/build.txt
 
 # -------------------------------------------------------------------- mmcv
 tinfo=$("$VPY" - <<'EOF'
@@ -106,6 +105,7 @@ else
             die "no C++ compiler found; mmcv $MMCV_VERSION must be compiled. Install one (Debian/Ubuntu: apt-get install g++; Fedora: dnf install gcc-c++) and re-run."
         "$VPY" -c 'import os, sysconfig; p = sysconfig.get_paths()["include"]; raise SystemExit(0 if os.path.exists(os.path.join(p, "Python.h")) else 1)' ||
             die "Python headers (Python.h) are missing; mmcv must be compiled against them. Install them (Debian/Ubuntu: apt-get install python3-dev) and re-run."
+        "${PIP[@]}" install -q -r requirements/build.txt
         build=$(mktemp -d "${TMPDIR:-/tmp}/clipdense-mmcv.XXXXXX")
         log="$build/build.log"
         say "building mmcv $MMCV_VERSION for $key with $JOBS jobs (once per machine, about 8 minutes on 2 cores); log: $log"

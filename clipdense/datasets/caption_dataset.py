@@ -1,0 +1,53 @@
+"""Image-caption pairs for contrastive CLIP training (JSON lines)."""
+import json
+import os.path as osp
+from typing import List
+
+from mmengine.dataset import BaseDataset
+
+from clipdense.registry import DATASETS
+
+
+@DATASETS.register_module()
+class CaptionDataset(BaseDataset):
+    """Image-caption pairs from a JSON-lines file.
+
+    Each line is ``{"image": "<path relative to data_root>", "caption": "..."}``
+    (``"captions": [...]`` is also accepted; one sample per caption). This is
+    the format the synthetic world writes and the one of most caption dumps.
+
+    Args:
+        ann_file (str): the ``.jsonl`` file (relative to ``data_root``).
+        data_root (str): folder that image paths are relative to.
+        pipeline (list): transforms; end with ``PackCaptionInputs``.
+    """
+    METAINFO = dict()
+
+    def load_data_list(self) -> List[dict]:
+        if not osp.isfile(self.ann_file):
+            raise FileNotFoundError(
+                f'caption file {self.ann_file} not found; expected JSON '
+                'lines with "image" and "caption" keys')
+        root = self.data_root or ''
+        data_list = []
+        with open(self.ann_file, encoding='utf-8') as f:
+            for lineno, line in enumerate(f, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    rec = json.loads(line)
+                    image = rec['image']
+                    caps = rec['captions'] if 'captions' in rec else [
+                        rec['caption']
+                    ]
+                except (json.JSONDecodeError, KeyError) as err:
+                    raise ValueError(
+                        f'{self.ann_file}:{lineno}: expected a JSON object '
+                        f'with "image" and "caption" ({err})') from None
+                for cap in caps:
+                    data_list.append(
+                        dict(img_path=osp.join(root, image), caption=cap))
+        if not data_list:
+            raise ValueError(f'{self.ann_file} holds no image-caption pairs')
+        return data_list

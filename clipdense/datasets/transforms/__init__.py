@@ -1,0 +1,3 @@
+from .formatting import PackCaptionInputs
+
+__all__ = ['PackCaptionInputs']

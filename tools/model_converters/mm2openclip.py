@@ -1,0 +1,33 @@
+"""Export the open_clip weights inside a clipdense runner checkpoint.
+
+    python tools/model_converters/mm2openclip.py work_dirs/x/epoch_20.pth out.pt [--prefix clip.]
+
+The output is a plain open_clip state dict (``model.load_state_dict`` of
+``open_clip.create_model(arch)``), accepted by every ``pretrained=`` argument
+of clipdense's backbones and text encoders. The file is written atomically.
+"""
+import argparse
+import io
+
+import torch
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('checkpoint', help='runner checkpoint (.pth)')
+    parser.add_argument('out', help='output open_clip state dict (.pt)')
+    parser.add_argument('--prefix', default='clip.',
+                        help='key prefix of the open_clip model')
+    args = parser.parse_args(argv)
+
+    from clipdense.engine.checkpoint import atomic_write_bytes
+    from clipdense.models.pretraining import export_open_clip_state_dict
+    state = export_open_clip_state_dict(args.checkpoint, prefix=args.prefix)
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(args.out, buf.getvalue())
+    print(f'wrote {len(state)} tensors to {args.out}')
+
+
+if __name__ == '__main__':
+    main()
