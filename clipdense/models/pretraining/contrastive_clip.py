@@ -67,7 +67,9 @@ class ContrastiveCLIP(BaseModel):
         # init must not overwrite them (or loaded weights).
         pass
 
-    def _captions(self, data_samples: List[Union[dict, object]]) -> List[str]:
+    def _captions(self, data_samples) -> List[str]:
+        if isinstance(data_samples, dict):  # pseudo_collate of dicts
+            return list(data_samples[self.caption_key])
         out = []
         for ds in data_samples:
             cap = ds[self.caption_key] if isinstance(ds, dict) else getattr(
