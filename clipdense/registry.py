@@ -8,7 +8,7 @@ can therefore name clipdense modules and mmseg modules without a prefix
 
 Detection configs use ``default_scope='mmdet'`` (so that ``FPN`` means
 mmdet's FPN) and name clipdense modules with the prefix, e.g.
-``backbone=dict(type='clipdense.OpenCLIPResNetBackbone', ...)``. MMEngine
+``backbone=dict(type='clipdense.OpenCLIPResNet', ...)``. MMEngine
 resolves a ``scope.Name`` type from any registry by searching the root's
 children, so both directions work once :func:`clipdense.utils.register_all_modules`
 has imported the three packages.

@@ -62,8 +62,11 @@ def scene_caption(rng, scene, style):
         if not vis.any():
             continue
         pos = position_phrase(vis) if rng.random() < 0.7 else None
+        # Colour is left out of half the mentions: with it, colour alone
+        # tells images apart in a contrastive batch and a CLIP trained on
+        # these captions never needs to learn the object shapes.
         parts.append(object_phrase(obj, size=rng.random() < 0.6,
-                                   position=pos))
+                                   colour=rng.random() < 0.5, position=pos))
     bg = background_phrase(scene.label)
     if not parts:
         return f'a photo of{bg or " an empty scene"}{style_suffix(style)}.'
@@ -76,7 +79,8 @@ def single_caption(rng, obj, style, *, functional_p=0.3):
     """Caption of a single-object image; some captions also say what the
     object's parts are for (relating actions to parts for affordance)."""
     text = _choice(rng, _SINGLE_TEMPLATES).format(
-        obj=object_phrase(obj, size=rng.random() < 0.4),
+        obj=object_phrase(obj, size=rng.random() < 0.4,
+                          colour=rng.random() < 0.5),
         style=style_suffix(style))
     if rng.random() < functional_p:
         func = spec.functional_phrase(obj.cls)

@@ -8,7 +8,7 @@ import math
 
 # Bump when a change to the generator changes any written byte, so that
 # cached worlds (see ``generate_world``) are regenerated.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 # ---------------------------------------------------------------------------
 # Label space. Things first, then stuff (COCO-Stuff order). Semantic label id

@@ -1,0 +1,4 @@
+from .openclip_resnet import OpenCLIPResNet
+from .openclip_vit import OpenCLIPViT
+
+__all__ = ['OpenCLIPResNet', 'OpenCLIPViT']
