@@ -19,9 +19,9 @@ def caption_world(tmp_path_factory):
                           num_clip_val=4, progress=False)
 
 
-def build_model():
+def build_model(**kwargs):
     return MODELS.build(
-        dict(type='ContrastiveCLIP', model_name='clipdense-synth-rn',
+        dict(type='ContrastiveCLIP', model_name='clipdense-synth-rn', **kwargs,
              data_preprocessor=dict(type='ImgDataPreprocessor',
                                     mean=[123.0] * 3, std=[58.0] * 3,
                                     bgr_to_rgb=True)))
@@ -37,7 +37,7 @@ def test_caption_dataset_and_loss_falls(caption_world):
     assert len(ds) == 16
     from mmengine.dataset import pseudo_collate
     batch = pseudo_collate([ds[i] for i in range(8)])
-    model = build_model()
+    model = build_model(image_size=64)  # train below the arch's 128 px
     data = model.data_preprocessor(batch, training=True)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     losses = []
@@ -59,7 +59,7 @@ def test_export_matches_open_clip(tmp_path):
     state = export_open_clip_state_dict({'state_dict': model.state_dict()})
     ref = open_clip.create_model('clipdense-synth-rn', pretrained=None).eval()
     ref.load_state_dict(state)  # strict: same key space
-    x = torch.randn(2, 3, 64, 64)
+    x = torch.randn(2, 3, 128, 128)
     with torch.no_grad():
         torch.testing.assert_close(ref.encode_image(x),
                                    model.clip.encode_image(x))

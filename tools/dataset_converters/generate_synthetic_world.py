@@ -40,9 +40,10 @@ def parse_args(argv=None):
                    choices=spec.STYLES)
     p.add_argument('--parts', nargs='+', default=list(ALL_PARTS),
                    choices=ALL_PARTS)
-    p.add_argument('--clip-size', type=int, default=64,
-                   help='side of caption and classification images')
-    p.add_argument('--num-clip-train', type=int, default=2000)
+    p.add_argument('--clip-size', type=int, default=None,
+                   help='side of caption and classification images '
+                   '(default: --size)')
+    p.add_argument('--num-clip-train', type=int, default=4000)
     p.add_argument('--num-clip-val', type=int, default=200)
     p.add_argument('--num-cls-per-class', type=int, default=20)
     p.add_argument('--num-anomaly-train', type=int, default=30)

@@ -330,9 +330,9 @@ def _print(msg):
 
 
 def generate_world(out_dir, *, seed=0, size=128, num_train=200, num_val=50,
-                   styles=spec.STYLES, parts=ALL_PARTS, clip_size=64,
-                   num_clip_train=2000, num_clip_val=200,
-                   clip_single_p=0.5, num_cls_per_class=20,
+                   styles=spec.STYLES, parts=ALL_PARTS, clip_size=None,
+                   num_clip_train=4000, num_clip_val=200,
+                   clip_single_p=0.8, num_cls_per_class=20,
                    num_anomaly_train=30, num_anomaly_good=10,
                    num_anomaly_defect=8, num_refer_train=400,
                    num_refer_val=100, num_agd_per_pair=6, workers=1,

@@ -5,7 +5,7 @@
 # (tools/model_converters/mm2openclip.py) for every `pretrained=` argument.
 default_scope = 'clipdense'
 data_root = 'data/synthetic'
-img_size = 64
+img_size = 128
 clip_mean = [0.48145466 * 255, 0.4578275 * 255, 0.40821073 * 255]
 clip_std = [0.26862954 * 255, 0.26130258 * 255, 0.27577711 * 255]
 
@@ -35,11 +35,11 @@ train_dataloader = dict(
         ann_file='captions/clip_train.jsonl',
         pipeline=train_pipeline))
 
-max_epochs = 20
+max_epochs = 15
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.1, betas=(0.9, 0.98),
+    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05, betas=(0.9, 0.98),
                    eps=1e-6),
     # no decay on gains/biases/embeddings/logit scale, as in CLIP
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
