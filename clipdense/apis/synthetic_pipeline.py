@@ -25,7 +25,7 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CLIP_CONFIG = osp.join(
     ROOT, 'configs/synthetic_clip/'
-    'clip_synth-rn_1xb64-15e_synthetic-captions-128x128.py')
+    'clip_synth-rn_1xb64-30e_synthetic-captions-128x128.py')
 SEG_CONFIG = osp.join(
     ROOT, 'configs/quickstart/'
     'fpn_clip-synth-rn_1xb8-1k_synthetic-flat-128x128.py')

@@ -46,12 +46,16 @@ def zero_shot_classification(arch: str,
                              weights: Optional[str],
                              labels_file: str,
                              data_root: str,
-                             template: str = 'a photo of a {}.',
+                             templates: Sequence[str] = ('a photo of a {}.', ),
                              batch_size: int = 64) -> float:
     """Top-1 accuracy on a JSON-lines file of ``{"image", "label", "class"}``.
 
-    The class list is read from the file (``class`` by ``label``).
+    The class list is read from the file (``class`` by ``label``). With
+    several templates, a class embedding is the renormalised mean of its
+    normalised sentence embeddings (CLIP's prompt ensembling).
     """
+    if isinstance(templates, str):
+        templates = (templates, )
     import open_clip
     rows = [json.loads(line) for line in open(labels_file) if line.strip()]
     if not rows:
@@ -62,8 +66,10 @@ def zero_shot_classification(arch: str,
     classes = [names[i] for i in sorted(names)]
     model = load_open_clip(arch, weights)
     tokenizer = open_clip.get_tokenizer(arch)
-    text = model.encode_text(
-        tokenizer([template.format(c) for c in classes]), normalize=True)
+    sent = model.encode_text(
+        tokenizer([t.format(c) for c in classes for t in templates]),
+        normalize=True).view(len(classes), len(templates), -1)
+    text = torch.nn.functional.normalize(sent.mean(1), dim=-1)
     size = model.visual.image_size
     size = size[0] if isinstance(size, (tuple, list)) else size
     correct = 0

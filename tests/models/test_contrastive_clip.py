@@ -27,7 +27,10 @@ def build_model(**kwargs):
                                     bgr_to_rgb=True)))
 
 
-def test_caption_dataset_and_loss_falls(caption_world):
+@pytest.mark.parametrize('autocast,channels_last', [(None, False),
+                                                    ('bfloat16', True)])
+def test_caption_dataset_and_loss_falls(caption_world, autocast,
+                                        channels_last):
     ds = DATASETS.build(
         dict(type='CaptionDataset', data_root=caption_world['root'],
              ann_file=caption_world['captions']['clip_train'],
@@ -37,7 +40,9 @@ def test_caption_dataset_and_loss_falls(caption_world):
     assert len(ds) == 16
     from mmengine.dataset import pseudo_collate
     batch = pseudo_collate([ds[i] for i in range(8)])
-    model = build_model(image_size=64)  # train below the arch's 128 px
+    # train below the arch's 128 px
+    model = build_model(image_size=64, autocast_dtype=autocast,
+                        channels_last=channels_last)
     data = model.data_preprocessor(batch, training=True)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     losses = []
@@ -73,3 +78,8 @@ def test_caption_dataset_bad_file(tmp_path):
     with pytest.raises(ValueError, match='"image" and "caption"'):
         DATASETS.build(dict(type='CaptionDataset', ann_file=str(bad),
                             data_root=str(tmp_path), pipeline=[]))
+
+
+def test_autocast_dtype_is_checked():
+    with pytest.raises(ValueError, match='autocast_dtype'):
+        build_model(autocast_dtype='int8')

@@ -12,6 +12,10 @@ clip_std = [0.26862954 * 255, 0.26130258 * 255, 0.27577711 * 255]
 model = dict(
     type='ContrastiveCLIP',
     model_name='clipdense-synth-rn',
+    # bf16 where the CPU/GPU has it natively (1.5x faster here), and
+    # channels-last convolutions: together 10 instead of 15 minutes on 2 cores
+    autocast_dtype='auto',
+    channels_last=True,
     data_preprocessor=dict(
         type='ImgDataPreprocessor',
         mean=clip_mean,
@@ -35,11 +39,11 @@ train_dataloader = dict(
         ann_file='captions/clip_train.jsonl',
         pipeline=train_pipeline))
 
-max_epochs = 15
+max_epochs = 30
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05, betas=(0.9, 0.98),
+    optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05, betas=(0.9, 0.98),
                    eps=1e-6),
     # no decay on gains/biases/embeddings/logit scale, as in CLIP
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
