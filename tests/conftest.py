@@ -14,6 +14,10 @@ def pytest_configure(config):
 
 
 @pytest.fixture(autouse=True)
-def _seed():
+def _seed_and_scope():
+    """Every test starts seeded and in the clipdense default scope (a Runner
+    built by an earlier test leaves its own scope current)."""
+    from mmengine.registry import DefaultScope
     torch.manual_seed(0)
-    yield
+    with DefaultScope.overwrite_default_scope('clipdense'):
+        yield

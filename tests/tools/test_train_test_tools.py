@@ -116,7 +116,7 @@ def test_dist_train_two_gloo_processes(tiny_world, tmp_path):
     proc = run_tool(['bash', 'tools/dist_train.sh', TINY_CONFIG, '2',
                      '--work-dir', work, *tiny_options(tiny_world, 2, 2,
                                                        batch=1)],
-                    env=dict(PORT=port))
+                    env=dict(PORT=port, CLIPDENSE_PYTHON=PY))
     out = proc.stdout + proc.stderr
     assert 'Distributed training: True' in out
     assert re.search(r'GPU number: 2|world_size: 2', out), out[-2000:]
