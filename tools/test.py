@@ -9,11 +9,10 @@ configs (default_scope 'mmdet') are both accepted; ``--out`` and
 ``--show-dir`` follow the conventions of mmseg's and mmdet's own test tools.
 """
 import argparse
-import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
+from clipdense.engine.launch import (add_common_args, build_runner,
+                                     load_config, setup_from_args)
 
 
 def parse_args(argv=None):
@@ -37,26 +36,8 @@ def parse_args(argv=None):
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
         '--tta', action='store_true', help='test time augmentation')
-    parser.add_argument(
-        '--trust-checkpoint',
-        action='store_true',
-        help='allow full unpickling of the checkpoint (only for files you '
-        'trust; sets CLIPDENSE_TRUST_CHECKPOINTS=1)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings in the config, key=value pairs')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_common_args(parser)
+    return parser.parse_args(argv)
 
 
 def is_detection(cfg) -> bool:
@@ -83,15 +64,7 @@ def trigger_visualization_hook(cfg, args):
 
 
 def build_cfg(args):
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args)
     if args.checkpoint.lower() == 'none':
         cfg.load_from = None
     else:
@@ -129,22 +102,8 @@ def build_cfg(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.trust_checkpoint:
-        os.environ['CLIPDENSE_TRUST_CHECKPOINTS'] = '1'
-    from clipdense.utils import register_all_modules
-    register_all_modules(init_default_scope=False)
-    cfg = build_cfg(args)
-
-    from clipdense.engine.dist import prepare_distributed
-    prepare_distributed(cfg, args.launcher)
-
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        from mmengine.registry import RUNNERS
-        runner = RUNNERS.build(cfg)
-    metrics = runner.test()
-    return metrics
+    setup_from_args(args)
+    return build_runner(build_cfg(args)).test()
 
 
 if __name__ == '__main__':

@@ -8,9 +8,10 @@ import logging
 import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
-from mmengine.runner import Runner
+
+from clipdense.engine.launch import (add_common_args, build_runner,
+                                     load_config, setup_from_args)
 
 
 def parse_args(argv=None):
@@ -26,41 +27,12 @@ def parse_args(argv=None):
         'checkpoint in the work dir (a fresh start if there is none)')
     parser.add_argument(
         '--amp', action='store_true', help='enable automatic mixed precision')
-    parser.add_argument(
-        '--trust-checkpoint',
-        action='store_true',
-        help='allow full unpickling of checkpoints (only for files you '
-        'trust; sets CLIPDENSE_TRUST_CHECKPOINTS=1)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings in the config, key=value pairs')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_common_args(parser)
+    return parser.parse_args(argv)
 
 
 def build_cfg(args):
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    # work_dir: CLI > config > ./work_dirs/<config name>
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args)
 
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
@@ -101,22 +73,8 @@ def build_cfg(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.trust_checkpoint:
-        os.environ['CLIPDENSE_TRUST_CHECKPOINTS'] = '1'
-
-    from clipdense.utils import register_all_modules
-    register_all_modules(init_default_scope=False)
-    cfg = build_cfg(args)
-
-    from clipdense.engine.dist import prepare_distributed
-    prepare_distributed(cfg, args.launcher)
-
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        from mmengine.registry import RUNNERS
-        runner = RUNNERS.build(cfg)
-    runner.train()
+    setup_from_args(args)
+    build_runner(build_cfg(args)).train()
 
 
 if __name__ == '__main__':
