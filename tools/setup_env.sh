@@ -65,7 +65,7 @@ if [ -x "$VENV/bin/python" ]; then
         say "existing $VENV uses Python $vver, want $pyver: recreating it"
         rm -rf "$VENV"
     else
-        say "requirements changed since the last set-up: refreshing $VENV"
+        say "set-up of $VENV is outdated or was interrupted: refreshing it"
     fi
 fi
 if [ ! -x "$VENV/bin/python" ]; then
