@@ -1,7 +1,6 @@
 """The contrastive CLIP trainer: it learns, and its weights export to
 open_clip's key space."""
 import json
-import os.path as osp
 
 import open_clip
 import pytest
