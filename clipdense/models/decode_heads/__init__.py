@@ -1,0 +1,3 @@
+from .maskclip_head import MaskCLIPHead
+
+__all__ = ['MaskCLIPHead']

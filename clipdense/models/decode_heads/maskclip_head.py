@@ -1,0 +1,250 @@
+"""MaskCLIP's training-free dense classification head (Zhou et al., ECCV 2022)."""
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+
+from clipdense.registry import MODELS
+from ..text_encoders.openclip_text_base import parse_vocabulary
+
+
+@MODELS.register_module()
+class MaskCLIPHead(BaseDecodeHead):
+    """Classify CLIP's dense joint-space features by their cosine with the
+    text embeddings of a vocabulary (MaskCLIP, Zhou et al., ECCV 2022,
+    Sec. 3.1-3.2).
+
+    The backbone must return its joint-space outputs (``joint_outputs``
+    containing ``'value'``, and ``'keys'`` for key smoothing): the input of
+    this head is the backbone's output tuple, whose last element is that
+    dict. ``'value'`` is already in the joint space (ResNet:
+    ``c_proj(v_proj(x))``; ViT: last-block value path, ``ln_post``,
+    ``proj``), so the head has no visual weights of its own.
+
+    Scores: the pixel features and the class embeddings are L2-normalised,
+    their cosine is multiplied by ``logit_scale`` (100, as MaskCLIP) and
+    turned into class probabilities by a softmax over classes. The head
+    returns the **log** of those probabilities (after the optional
+    refinements below), so ``argmax`` gives the prediction; without any
+    refinement this equals ``logit_scale * cos`` up to a per-pixel
+    constant.
+
+    Optional refinements, all off by default (MaskCLIP's annotation-free
+    numbers use none of them):
+
+    * ``pd_thresh`` (prompt denoising): a class whose highest probability
+      over the whole image is below ``pd_thresh`` is removed from that image
+      (its score is set to a very low value before the softmax). Removes
+      classes that are "everywhere a little and nowhere confidently".
+    * ``ks_thresh`` (key smoothing): a pixel whose highest probability is
+      below ``ks_thresh`` gets the class distribution ``S @ P``, with ``S``
+      the cosine similarities between the last block's keys (L2-normalised
+      over channels; no softmax, as in MaskCLIP) and ``P`` the
+      probabilities of all pixels. Needs ``'keys'`` in the backbone's
+      ``joint_outputs`` (ViT backbones only). The smoothed scores are
+      shifted and rescaled per pixel to a distribution (same argmax).
+      ``ks_thresh=1.0`` smooths
+      every pixel (MaskCLIP's commented-out setting). (MaskCLIP's code
+      normalised the keys over the token axis, ``F.normalize(k, p=2)`` on
+      an ``(N, HW, C)`` tensor; here they are normalised per token, which
+      makes ``S`` a cosine similarity as the paper describes.)
+    * ``bg_thresh`` with ``bg_index`` (background by threshold): a pixel
+      whose highest probability is below ``bg_thresh`` is assigned the
+      class ``bg_index`` of the vocabulary. A background *class* needs no
+      option: put e.g. ``'background'`` in the vocabulary.
+
+    The order is prompt denoising, key smoothing, background threshold.
+
+    The vocabulary is a call-time property: :meth:`set_vocabulary` changes
+    it without touching the image backbone; the text tower runs only for a
+    vocabulary not seen before (:class:`OpenCLIPTextEncoder` caches).
+
+    Args:
+        text_encoder (dict | nn.Module): config (or instance) of an
+            :class:`OpenCLIPTextEncoder`; usually ``templates='maskclip'``
+            (MaskCLIP's 85 templates).
+        vocabulary (Sequence[str], optional): class names; default: the text
+            encoder's ``vocabulary``.
+        num_classes (int, optional): must equal the vocabulary length
+            (checked at build time); default: that length.
+        in_channels (int, optional): joint-space dimension ``D``; default:
+            the text encoder's ``embed_dim`` (checked if given).
+        logit_scale (float): temperature of the softmax (MaskCLIP: 100).
+        ks_thresh (float): key-smoothing threshold in ``[0, 1]``; 0 = off.
+        pd_thresh (float): prompt-denoising threshold in ``[0, 1]``; 0 = off.
+        bg_thresh (float): background threshold in ``[0, 1]``; 0 = off.
+        bg_index (int, optional): vocabulary index of the background class;
+            required by ``bg_thresh > 0``.
+        value_key (str): key of the dense features in the backbone's dict.
+        **kwargs: passed to mmseg's ``BaseDecodeHead`` (``align_corners``,
+            ``threshold``...).
+
+    Raises:
+        ValueError: ``num_classes`` does not match the vocabulary, no
+            vocabulary, bad thresholds.
+    """
+
+    def __init__(self,
+                 text_encoder: Union[dict, nn.Module],
+                 vocabulary: Optional[Sequence[str]] = None,
+                 num_classes: Optional[int] = None,
+                 in_channels: Optional[int] = None,
+                 channels: Optional[int] = None,
+                 logit_scale: float = 100.0,
+                 ks_thresh: float = 0.0,
+                 pd_thresh: float = 0.0,
+                 bg_thresh: float = 0.0,
+                 bg_index: Optional[int] = None,
+                 value_key: str = 'value',
+                 init_cfg=None,
+                 **kwargs):
+        if isinstance(text_encoder, nn.Module):
+            encoder = text_encoder
+        elif isinstance(text_encoder, dict):
+            encoder = MODELS.build(text_encoder)
+        else:
+            raise TypeError('text_encoder must be a config dict or a module, '
+                            f'got {type(text_encoder).__name__}')
+        if vocabulary is None:
+            vocabulary = getattr(encoder, 'vocabulary', None)
+        if vocabulary is None:
+            raise ValueError('MaskCLIPHead needs a vocabulary: give `vocabulary=[...]` '
+                             'to the head or to its text encoder')
+        names = parse_vocabulary(vocabulary)[0]
+        vocab = tuple(vocabulary)
+        if num_classes is None:
+            num_classes = len(names)
+        elif int(num_classes) != len(names):
+            raise ValueError(
+                f'num_classes={num_classes} but the vocabulary has {len(names)} '
+                f'classes ({list(vocab)}); num_classes must equal the vocabulary '
+                'length (or be left out)')
+        dim = int(encoder.embed_dim)
+        if in_channels is not None and int(in_channels) != dim:
+            raise ValueError(f'in_channels={in_channels} but the text encoder\'s '
+                             f'joint space has {dim} dimensions')
+        for name, v in (('ks_thresh', ks_thresh), ('pd_thresh', pd_thresh),
+                        ('bg_thresh', bg_thresh)):
+            if not 0.0 <= float(v) <= 1.0:
+                raise ValueError(f'{name} must be in [0, 1] (0 = off), got {v}')
+        if bg_thresh > 0 and bg_index is None:
+            raise ValueError('bg_thresh > 0 needs bg_index (the vocabulary index '
+                             'of the background class)')
+        super().__init__(in_channels=dim, channels=dim if channels is None else channels,
+                         num_classes=num_classes, init_cfg=init_cfg, **kwargs)
+        # the classifier is the text embeddings; no 1x1 conv, no dropout
+        del self.conv_seg
+        self.dropout = None
+        self.text_encoder = encoder
+        self.logit_scale = float(logit_scale)
+        self.ks_thresh = float(ks_thresh)
+        self.pd_thresh = float(pd_thresh)
+        self.bg_thresh = float(bg_thresh)
+        self.bg_index = bg_index
+        self.value_key = value_key
+        self.vocabulary = vocab
+        self._check_bg_index()
+
+    # ------------------------------------------------------------------
+    def _check_bg_index(self):
+        if self.bg_index is not None and not 0 <= self.bg_index < len(self.vocabulary):
+            raise ValueError(f'bg_index={self.bg_index} is outside the vocabulary '
+                             f'of {len(self.vocabulary)} classes')
+
+    def set_vocabulary(self, vocabulary: Sequence[str]) -> None:
+        """Use new class names. Only the text is (re-)encoded (cached per
+        vocabulary); ``num_classes`` and ``out_channels`` follow."""
+        names = parse_vocabulary(vocabulary)[0]
+        vocab = tuple(vocabulary)
+        if self.bg_index is not None and not 0 <= self.bg_index < len(names):
+            raise ValueError(f'bg_index={self.bg_index} is outside the new vocabulary '
+                             f'of {len(names)} classes')
+        self.text_encoder(vocab)  # encode now: errors surface here, result cached
+        self.vocabulary = vocab
+        self.num_classes = len(names)
+        self.out_channels = len(names)
+
+    def class_embeddings(self) -> torch.Tensor:
+        """``(K, D)`` L2-normalised text embeddings of the vocabulary."""
+        return self.text_encoder(self.vocabulary)
+
+    def init_weights(self):
+        # nothing to initialise: the text tower is loaded by its own builder
+        pass
+
+    # ------------------------------------------------------------------
+    def _joint(self, inputs) -> dict:
+        joint = inputs[-1] if isinstance(inputs, (list, tuple)) else inputs
+        if not isinstance(joint, dict) or self.value_key not in joint:
+            raise KeyError(
+                f"MaskCLIPHead reads '{self.value_key}' from the dict the backbone "
+                "returns last; build the backbone with joint_outputs containing "
+                f"'{self.value_key}' (and 'keys' for key smoothing)")
+        return joint
+
+    def forward(self, inputs) -> torch.Tensor:
+        """Log class probabilities ``(B, K, h, w)`` at the feature size."""
+        joint = self._joint(inputs)
+        feat = F.normalize(joint[self.value_key], dim=1)
+        text = self.class_embeddings().to(feat)
+        if text.shape[1] != feat.shape[1]:
+            raise ValueError(f'text embeddings have {text.shape[1]} dims but the '
+                             f'dense features {feat.shape[1]}: text encoder and '
+                             'backbone are not the same CLIP')
+        logits = torch.einsum('bdhw,kd->bkhw', feat, text) * self.logit_scale
+        keys = None
+        if self.ks_thresh > 0:
+            keys = joint.get('keys')
+            if keys is None:
+                raise KeyError("key smoothing (ks_thresh > 0) needs 'keys' in the "
+                               "backbone's joint_outputs (ViT backbones only)")
+        return self.refine(logits, keys)
+
+    def refine(self, logits: torch.Tensor,
+               keys: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Prompt denoising, key smoothing, background threshold on
+        ``logits`` ``(B, K, h, w)``; returns log-probabilities."""
+        B, K, H, W = logits.shape
+        if self.pd_thresh > 0:
+            prob = logits.softmax(dim=1)
+            weak = prob.flatten(2).amax(dim=-1) < self.pd_thresh  # (B, K)
+            # keep at least the best class of each image
+            best = prob.flatten(2).amax(dim=-1).argmax(dim=1)
+            weak[torch.arange(B), best] = False
+            logits = logits.masked_fill(weak[:, :, None, None], -1e4)
+        prob = logits.softmax(dim=1)
+        if self.ks_thresh > 0 and keys is not None:
+            if keys.shape[-2:] != (H, W):
+                raise ValueError(f'keys {tuple(keys.shape)} and dense features '
+                                 f'{tuple(logits.shape)} differ in size')
+            k = F.normalize(keys.flatten(2).transpose(1, 2), dim=-1)  # (B, HW, C)
+            p = prob.flatten(2).transpose(1, 2)  # (B, HW, K)
+            smoothed = (k @ k.transpose(1, 2)) @ p
+            sel = p.amax(dim=-1, keepdim=True) < self.ks_thresh
+            # S has negative entries: shift each smoothed row to >= 0 and
+            # rescale it to sum 1 (keeps MaskCLIP's argmax exactly)
+            smoothed = smoothed - smoothed.amin(dim=-1, keepdim=True)
+            smoothed = smoothed / smoothed.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+            p = torch.where(sel, smoothed, p)
+            prob = p.transpose(1, 2).reshape(B, K, H, W)
+        if self.bg_thresh > 0:
+            low = prob.amax(dim=1, keepdim=True) < self.bg_thresh
+            onehot = torch.zeros_like(prob)
+            onehot[:, self.bg_index] = 1.0
+            prob = torch.where(low, onehot, prob)
+        return prob.clamp_min(1e-12).log()
+
+    # ------------------------------------------------------------------
+    def loss(self, inputs, batch_data_samples, train_cfg) -> dict:
+        raise RuntimeError(
+            'MaskCLIPHead is training-free (MaskCLIP uses frozen CLIP weights and '
+            'has no loss): use it for inference/testing only (tools/test.py, '
+            'clipdense.apis.inference_model)')
+
+    def loss_by_feat(self, seg_logits, batch_data_samples) -> dict:
+        return self.loss(None, batch_data_samples, None)
+
+    def cls_seg(self, feat):
+        raise RuntimeError('MaskCLIPHead classifies with text embeddings; call forward()')
