@@ -1,0 +1,3 @@
+from .open_vocab_iou import OpenVocabIoUMetric
+
+__all__ = ['OpenVocabIoUMetric']

@@ -51,3 +51,11 @@ optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.0))
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=0, val_interval=1)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
+
+# all 13 classes, plus mIoU over the world's seen / unseen split and hIoU
+# (the unseen list of data/synthetic/open_vocab_split.json)
+val_evaluator = dict(
+    type='OpenVocabIoUMetric',
+    iou_metrics=['mIoU'],
+    unseen_classes=['mug', 'scissors', 'road'])
+test_evaluator = val_evaluator
