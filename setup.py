@@ -32,7 +32,8 @@ setup(
     include_package_data=True,
     package_data={
         'clipdense':
-        ['testing/model_configs/*.json', 'models/model_configs/*.json']
+        ['testing/model_configs/*.json', 'models/model_configs/*.json',
+         'datasets/resources/*.txt']
     },
     install_requires=read_requirements('torch') +
     read_requirements('mminstall') + read_requirements('runtime'),

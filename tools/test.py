@@ -1,7 +1,8 @@
 """Evaluate a checkpoint of a clipdense (mmseg or mmdet) config.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out DIR|FILE]
-        [--show-dir DIR] [--show] [--tta] [--cfg-options k=v ...]
+        [--show-dir DIR] [--show] [--tta] [--precision fp32|bf16|fp16]
+        [--cfg-options k=v ...]
         [--launcher none|pytorch|slurm]
 
 Segmentation configs (default_scope 'clipdense' or 'mmseg') and detection
@@ -36,6 +37,10 @@ def parse_args(argv=None):
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
         '--tta', action='store_true', help='test time augmentation')
+    parser.add_argument(
+        '--precision', choices=['fp32', 'bf16', 'fp16'], default='fp32',
+        help='inference precision: bf16 on the CPU or CUDA, fp16 on CUDA '
+        '(autocast; see clipdense/engine/loops.py)')
     add_common_args(parser)
     return parser.parse_args(argv)
 
@@ -76,6 +81,10 @@ def build_cfg(args):
         cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
+    if args.precision != 'fp32':
+        cfg.test_cfg = dict(
+            type=('clipdense.' if is_detection(cfg) else '') +
+            'PrecisionTestLoop', precision=args.precision)
     if args.tta:
         if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
             raise RuntimeError(f'{args.config} has no tta_model/tta_pipeline; '

@@ -1,15 +1,40 @@
-"""Single-image inference with any vocabulary: ``init_model`` and
-``inference_model`` for clipdense's open-vocabulary segmentors.
+"""Inference with any vocabulary: ``init_model`` and ``inference_model`` for
+clipdense's open-vocabulary segmentors.
 
 Example::
 
     from clipdense.apis import init_model, inference_model
-    model = init_model('configs/maskclip/maskclip_vit-b16-openai_voc12-512x512.py')
+    model = init_model('configs/maskclip/maskclip_vit-b16-openai_voc12-20cls-512x512.py')
     result = inference_model(model, 'demo/demo.png', vocabulary=['cup', 'grass'])
     result.pred_sem_seg.data  # (1, H, W) indices into the vocabulary
 
 Changing the vocabulary re-encodes only the text (cached per vocabulary);
 the image backbone is never rebuilt.
+
+The open-vocabulary protocol
+----------------------------
+Any model works with :func:`inference_model` (and ``demo/image_demo.py``)
+when it has an *open-vocabulary module*: the segmentor itself, its
+``decode_head`` or any sub-module (looked for in that order) that
+implements
+
+* ``vocabulary`` - attribute, the current class names (a sequence of str;
+  one entry may hold comma-separated synonyms, ``'sofa, couch'``);
+* ``set_vocabulary(names)`` - use ``names`` from now on: encode the text
+  (cached per vocabulary), never rebuild or reload the image tower, raise
+  ``ValueError`` with a clear message for a bad vocabulary, and, when the
+  module is the decode head, set its ``num_classes`` and ``out_channels`` to
+  ``len(names)`` (:func:`inference_model` copies them to the segmentor, whose
+  slide inference reads them);
+* optionally ``text_encoder`` - a text encoder with ``tokenizer`` and
+  ``context_length`` (clipdense's ``OpenCLIPTextEncoder``): class names
+  longer than its context are then refused before anything runs.
+
+The model's predictions (``pred_sem_seg``) must index the vocabulary, and
+``seg_logits`` must have one channel per class. :class:`MaskCLIPHead` is
+the reference implementation; DenseCLIP, OVSeg and ReCo heads plug in the
+same way (a model with a fixed class list simply has no such module and
+refuses a ``vocabulary=`` argument with a ``TypeError``).
 """
 import copy
 import os.path as osp
@@ -23,6 +48,15 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 
 ImageType = Union[str, np.ndarray]
+
+#: Images larger than this (pixels, after the test pipeline) are segmented
+#: with a sliding window when the config says ``mode='whole'``, so that
+#: memory is bounded by the window, not the image (a ViT's attention grows
+#: with the square of the token count).
+WHOLE_MAX_PIXELS = 1024 * 1024
+#: Larger images are refused: the class scores of every pixel are kept
+#: (``seg_logits``), ``4 * K * H * W`` bytes.
+MAX_PIXELS = 64 * 1024 * 1024
 
 
 def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
@@ -40,8 +74,8 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
 
     Returns:
         nn.Module: the model in eval mode, with ``model.cfg`` and
-        ``model.dataset_meta`` (``classes`` = the head's vocabulary when it
-        has one).
+        ``model.dataset_meta`` (``classes`` = the vocabulary when the model
+        has an open-vocabulary module, see the module docstring).
     """
     if isinstance(config, str):
         if not osp.isfile(config):
@@ -53,8 +87,11 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
         config = copy.deepcopy(config)
     if cfg_options:
         config.merge_from_dict(cfg_options)
+    # registers clipdense's, mmseg's and mmdet's modules and installs the
+    # weights-only checkpoint loader that understands MMEngine's checkpoints
+    from clipdense.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
     init_default_scope(config.get('default_scope', 'clipdense'))
-    import clipdense.models  # noqa: F401  (registers the modules)
     from clipdense.registry import MODELS
     config.model.train_cfg = None
     model = MODELS.build(config.model)
@@ -62,7 +99,7 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
     if checkpoint is not None:
         ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
         dataset_meta = ckpt.get('meta', {}).get('dataset_meta')
-    head = _vocabulary_module(model, required=False)
+    head = vocabulary_module(model, required=False)
     if dataset_meta is None:
         dataset_meta = {}
     if head is not None:
@@ -89,13 +126,19 @@ def make_palette(n: int) -> List[List[int]]:
     return (base + extra)[:n]
 
 
-def _vocabulary_module(model, required=True):
-    """The module of ``model`` whose vocabulary can be changed."""
+def vocabulary_module(model, required=True):
+    """The open-vocabulary module of ``model`` (see the module docstring):
+    the model itself, its ``decode_head``, or the first sub-module with
+    ``set_vocabulary``."""
+    def ok(m):
+        return m is not None and callable(getattr(m, 'set_vocabulary', None))
+    if ok(model):
+        return model
     head = getattr(model, 'decode_head', None)
-    if head is not None and callable(getattr(head, 'set_vocabulary', None)):
+    if ok(head):
         return head
     for m in model.modules():
-        if m is not model and callable(getattr(m, 'set_vocabulary', None)):
+        if m is not model and ok(m):
             return m
     if required:
         raise TypeError(f'{type(model).__name__} has no open-vocabulary module '
@@ -104,11 +147,52 @@ def _vocabulary_module(model, required=True):
     return None
 
 
+_vocabulary_module = vocabulary_module  # old private name
+
+
+def set_model_vocabulary(model, vocabulary: Sequence[str]) -> None:
+    """Give ``model`` a new vocabulary (the protocol of the module
+    docstring): checks the names, calls ``set_vocabulary`` of its
+    open-vocabulary module, copies ``num_classes`` / ``out_channels`` to the
+    segmentor and updates ``model.dataset_meta`` (classes, palette).
+
+    Raises:
+        TypeError: ``vocabulary`` is one string, or the model has no
+            open-vocabulary module.
+        ValueError: empty vocabulary, empty or repeated names, a name longer
+            than the text encoder's context.
+    """
+    if isinstance(vocabulary, str):
+        raise TypeError('vocabulary must be a list of class names, not one string '
+                        f'({vocabulary!r}); split it first')
+    from clipdense.models.decode_heads.maskclip_head import check_vocabulary_context
+    from clipdense.models.text_encoders.openclip_text_base import parse_vocabulary
+    names = list(vocabulary)
+    synonyms = parse_vocabulary(names)[1]  # empty / repeated names
+    head = vocabulary_module(model)
+    encoder = getattr(head, 'text_encoder', None)
+    if encoder is not None:
+        check_vocabulary_context(encoder, names, synonyms)
+    head.set_vocabulary(names)
+    if head is getattr(model, 'decode_head', None):
+        # EncoderDecoder copies these at build time (slide inference uses them)
+        for attr in ('num_classes', 'out_channels'):
+            if hasattr(model, attr) and hasattr(head, attr):
+                setattr(model, attr, getattr(head, attr))
+    meta = dict(getattr(model, 'dataset_meta', None) or {})
+    meta['classes'] = tuple(head.vocabulary)
+    if len(meta.get('palette', ())) < len(meta['classes']):
+        meta['palette'] = make_palette(len(meta['classes']))
+    model.dataset_meta = meta
+
+
 def load_image(img: ImageType) -> np.ndarray:
     """An image as a BGR ``uint8`` ``(H, W, 3)`` array (as mmcv loads it).
 
-    Accepts a path or an array: grayscale is repeated to 3 channels, an
-    alpha channel is dropped, 16-bit images are scaled to 8 bits.
+    Accepts a path or an array: grayscale (and grayscale + alpha) is
+    repeated to 3 channels, an alpha channel is dropped (the colour under
+    transparent pixels is used as is), 16-bit images are scaled to 8 bits
+    (``/257``), float images in ``[0, 1]`` are scaled by 255.
 
     Raises:
         FileNotFoundError: the path does not exist.
@@ -118,9 +202,13 @@ def load_image(img: ImageType) -> np.ndarray:
     if isinstance(img, str):
         if not osp.isfile(img):
             raise FileNotFoundError(f'image not found: {img}')
-        arr = mmcv.imread(img, flag='unchanged', backend='cv2')
+        try:
+            arr = mmcv.imread(img, flag='unchanged', backend='cv2')
+        except Exception:  # noqa: BLE001  (cv2 raises for some broken files)
+            arr = None
         if arr is None:
-            raise ValueError(f'{img} is not an image (or an unsupported image format)')
+            raise ValueError(f'{img} is not an image (or an unsupported image '
+                             'format); use PNG, JPEG, BMP, TIFF or WebP')
     elif isinstance(img, np.ndarray):
         arr = img
     else:
@@ -128,13 +216,15 @@ def load_image(img: ImageType) -> np.ndarray:
     if arr.dtype == np.uint16:
         arr = (arr.astype(np.float32) / 257.0).round().astype(np.uint8)
     elif arr.dtype != np.uint8:
-        if np.issubdtype(arr.dtype, np.floating) and arr.size and arr.max() <= 1.0:
+        if np.issubdtype(arr.dtype, np.floating) and arr.size and \
+                np.nanmax(arr) <= 1.0:
             arr = arr * 255.0
-        arr = np.clip(arr, 0, 255).round().astype(np.uint8)
+        arr = np.clip(np.nan_to_num(arr.astype(np.float64)), 0, 255).round()
+        arr = arr.astype(np.uint8)
     if arr.ndim == 2:
         arr = np.repeat(arr[:, :, None], 3, axis=2)
-    elif arr.ndim == 3 and arr.shape[2] == 1:
-        arr = np.repeat(arr, 3, axis=2)
+    elif arr.ndim == 3 and arr.shape[2] in (1, 2):  # gray, gray + alpha
+        arr = np.repeat(arr[:, :, :1], 3, axis=2)
     elif arr.ndim == 3 and arr.shape[2] == 4:
         arr = arr[:, :, :3]
     if arr.ndim != 3 or arr.shape[2] != 3 or min(arr.shape[:2]) < 1:
@@ -152,38 +242,60 @@ def _test_pipeline(cfg) -> Compose:
     return Compose(steps)
 
 
+def _slide_cfg(model, h: int, w: int) -> dict:
+    """A sliding-window test_cfg for a large image: windows of the config's
+    ``crop_size`` (else 512), two thirds overlap stride."""
+    crop = model.cfg.get('crop_size', None) or (512, 512)
+    if isinstance(crop, int):
+        crop = (crop, crop)
+    ch, cw = (int(min(crop[0], h)), int(min(crop[1], w)))
+    stride = (max(1, ch * 2 // 3), max(1, cw * 2 // 3))
+    return dict(mode='slide', crop_size=(ch, cw), stride=stride)
+
+
+def _describe(img) -> str:
+    return img if isinstance(img, str) else 'the image'
+
+
 def inference_model(model, images: Union[ImageType, Sequence[ImageType]],
-                    vocabulary: Optional[Sequence[str]] = None):
+                    vocabulary: Optional[Sequence[str]] = None, *,
+                    whole_max_pixels: Optional[int] = WHOLE_MAX_PIXELS,
+                    max_pixels: Optional[int] = MAX_PIXELS):
     """Segment images, optionally with a new vocabulary.
 
     Args:
         model (nn.Module): from :func:`init_model`.
-        images (str | ndarray | list): image path(s) or BGR array(s).
+        images (str | ndarray | list): image path(s) or BGR array(s); any
+            of grayscale, RGBA, 16-bit (see :func:`load_image`).
         vocabulary (Sequence[str], optional): class names to use from now
-            on (the head's ``set_vocabulary``: text only, cached; the image
-            backbone is untouched). ``model.dataset_meta['classes']``
+            on (see the module docstring: text only, cached; the image
+            backbone is untouched); an entry may list comma-separated
+            synonyms (``'sofa, couch'``). ``model.dataset_meta['classes']``
             follows.
+        whole_max_pixels (int, optional): a model configured for
+            whole-image inference runs an image larger than this (after the
+            test pipeline) with a sliding window (the config's
+            ``crop_size``, else 512, stride 2/3 of it), so memory stays
+            bounded by the window. ``None``: never.
+        max_pixels (int, optional): refuse larger images (after the test
+            pipeline) with a ``ValueError`` (the per-pixel class scores
+            alone take ``4*K*H*W`` bytes). ``None``: no limit.
 
     Returns:
         SegDataSample | list[SegDataSample]: one for a single image, a list
-        for a list; ``pred_sem_seg`` indexes the vocabulary.
+        for a list; ``pred_sem_seg`` indexes the vocabulary, ``seg_logits``
+        has one channel per class.
+
+    Raises:
+        TypeError: a vocabulary given as one string, or for a model with
+            no open-vocabulary module.
+        ValueError: a bad vocabulary (empty, repeated or empty names, a name
+            longer than the text context), a file that is not an image, an
+            image above ``max_pixels``.
+        FileNotFoundError: a missing image file.
     """
     if vocabulary is not None:
-        if isinstance(vocabulary, str):
-            raise TypeError('vocabulary must be a list of class names, not one string '
-                            f'({vocabulary!r}); split it first')
-        head = _vocabulary_module(model)
-        head.set_vocabulary(list(vocabulary))
-        if head is getattr(model, 'decode_head', None):
-            # EncoderDecoder copies these at build time (slide inference uses them)
-            for attr in ('num_classes', 'out_channels'):
-                if hasattr(model, attr):
-                    setattr(model, attr, getattr(head, attr))
-        meta = dict(getattr(model, 'dataset_meta', None) or {})
-        meta['classes'] = tuple(head.vocabulary)
-        if len(meta.get('palette', ())) < len(meta['classes']):
-            meta['palette'] = make_palette(len(meta['classes']))
-        model.dataset_meta = meta
+        set_model_vocabulary(model, vocabulary)
     single = not isinstance(images, (list, tuple))
     imgs = [images] if single else list(images)
     if not imgs:
@@ -197,7 +309,28 @@ def inference_model(model, images: Union[ImageType, Sequence[ImageType]],
         data = dict(img=arr, img_path=img if isinstance(img, str) else None,
                     img_shape=arr.shape[:2], ori_shape=arr.shape[:2])
         data = pipeline(data)
+        h, w = data['inputs'].shape[-2:]
+        for size in (h * w, arr.shape[0] * arr.shape[1]):
+            if max_pixels is not None and size > max_pixels:
+                k = len(getattr(model, 'dataset_meta', {}).get('classes', ())) or 1
+                raise ValueError(
+                    f'{_describe(img)} is {arr.shape[1]}x{arr.shape[0]} '
+                    f'({size / 1e6:.0f} megapixels), above the limit of '
+                    f'{max_pixels / 1e6:.0f} megapixels (max_pixels): its '
+                    f'{k} class score maps alone would take '
+                    f'{4 * k * size / 2**30:.1f} GiB. Downscale the image, or '
+                    'raise max_pixels if you have the memory')
         batch = dict(inputs=[data['inputs']], data_samples=[data['data_samples']])
-        with torch.no_grad():
-            results.extend(model.test_step(batch))
+        test_cfg = getattr(model, 'test_cfg', None)
+        slide = (whole_max_pixels is not None and test_cfg is not None
+                 and test_cfg.get('mode', 'whole') == 'whole'
+                 and h * w > whole_max_pixels)
+        if slide:
+            model.test_cfg = type(test_cfg)(dict(test_cfg, **_slide_cfg(model, h, w)))
+        try:
+            with torch.no_grad():
+                results.extend(model.test_step(batch))
+        finally:
+            if slide:
+                model.test_cfg = test_cfg
     return results[0] if single else results

@@ -2,8 +2,11 @@ from .checkpoint import (AtomicLocalBackend, UnsafeCheckpointError,
                          find_resumable_checkpoint, install_checkpoint_safety,
                          safe_torch_load)
 from .dist import prepare_distributed
+from .loops import PrecisionTestLoop
+from .vocabulary_hook import DatasetVocabularyHook
 
 __all__ = [
     'AtomicLocalBackend', 'UnsafeCheckpointError', 'find_resumable_checkpoint',
-    'install_checkpoint_safety', 'safe_torch_load', 'prepare_distributed'
+    'install_checkpoint_safety', 'safe_torch_load', 'prepare_distributed',
+    'DatasetVocabularyHook', 'PrecisionTestLoop'
 ]

@@ -8,5 +8,7 @@ from .detectors import *  # noqa: F401,F403,E402
 from .losses import *  # noqa: F401,F403,E402
 from .necks import *  # noqa: F401,F403,E402
 from .pretraining import *  # noqa: F401,F403,E402
+from .region_classifiers import *  # noqa: F401,F403,E402
+from .reco import *  # noqa: F401,F403,E402
 from .segmentors import *  # noqa: F401,F403,E402
 from .text_encoders import *  # noqa: F401,F403,E402

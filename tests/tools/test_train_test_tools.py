@@ -44,6 +44,19 @@ def test_train_stop_resume_and_test(tiny_world, tmp_path):
                      *tiny_options(tiny_world, 4, 2)])
     assert re.search(r'mIoU: \d', proc.stdout + proc.stderr)
 
+    # reduced precision (issue 13): bf16 on the CPU runs and evaluates ...
+    proc = run_tool([PY, 'tools/test.py', TINY_CONFIG,
+                     osp.join(work, 'iter_4.pth'), '--work-dir', work,
+                     '--precision', 'bf16', *tiny_options(tiny_world, 4, 2)])
+    assert re.search(r'mIoU: \d', proc.stdout + proc.stderr)
+    # ... fp16 on the CPU is refused with the fix named
+    proc = run_tool([PY, 'tools/test.py', TINY_CONFIG,
+                     osp.join(work, 'iter_4.pth'), '--work-dir', work,
+                     '--precision', 'fp16', *tiny_options(tiny_world, 4, 2)],
+                    check=False)
+    assert proc.returncode != 0
+    assert 'use --precision bf16' in proc.stdout + proc.stderr
+
 
 def test_sigkill_then_resume(tiny_world, tmp_path):
     work = str(tmp_path / 'work')

@@ -1,3 +1,7 @@
+from .affordance import LoadAffordanceHeatmap, LoadReferringMask
+from .anomaly import LoadAnomalyAnnotations, PackAnomalyInputs
 from .formatting import PackCaptionInputs
+from .label_mapping import LoadMappedAnnotations
 
-__all__ = ['PackCaptionInputs']
+__all__ = ['PackCaptionInputs', 'LoadReferringMask', 'LoadAffordanceHeatmap',
+           'LoadMappedAnnotations', 'LoadAnomalyAnnotations', 'PackAnomalyInputs']

@@ -1,3 +1,9 @@
 from .contrastive_clip import ContrastiveCLIP, export_open_clip_state_dict
+from .mask_adapted_clip import (MaskAdaptedCLIP, MaskPromptCLIP,
+                                deduplicated_clip_loss,
+                                mask_adapted_clip_config,
+                                masks_from_filled_crops)
 
-__all__ = ['ContrastiveCLIP', 'export_open_clip_state_dict']
+__all__ = ['ContrastiveCLIP', 'export_open_clip_state_dict', 'MaskPromptCLIP',
+           'MaskAdaptedCLIP', 'deduplicated_clip_loss',
+           'mask_adapted_clip_config', 'masks_from_filled_crops']

@@ -1,0 +1,221 @@
+"""Speed measurement of segmentation models against the machine's ceiling.
+
+What :func:`benchmark_model` reports for one config at one input shape:
+parameters; FLOPs of one forward (``torch.utils.flop_counter.FlopCounterMode``,
+PyTorch's maintained counter: 2 FLOPs per multiply-add of every matmul,
+convolution and attention kernel); median/min/max latency over repeated runs
+after warm-up; throughput; peak memory (CUDA: peak allocated; CPU: the
+process' peak resident set, which includes the interpreter and libraries);
+and the achieved FLOP/s as a fraction of a square matmul in the same
+precision, timed in the same run, so that the ratio holds on a noisy machine.
+
+Latencies are wall-clock of ``model.predict`` (backbone, head, resize to the
+input size, argmax) under ``torch.no_grad``; CUDA is synchronised around
+each run.
+"""
+import copy
+import resource
+import statistics
+import time
+from typing import Callable, Dict, List, Optional, Sequence, Union
+
+import torch
+from mmengine.config import Config
+
+from clipdense.apis.precision import autocast_context
+
+
+def weights_off(node):
+    """Drop every pretrained-weight reference in a (model) config, in place
+    (for random-weight speed runs: no downloads)."""
+    if isinstance(node, dict):
+        for key in list(node):
+            if key == 'pretrained':
+                node[key] = None
+            elif key == 'init_cfg' and isinstance(node[key], dict) and \
+                    node[key].get('type') in ('Pretrained', 'Pretrained_Part'):
+                node[key] = None
+            else:
+                weights_off(node[key])
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            weights_off(item)
+    return node
+
+
+def build_model(config: Union[str, Config], checkpoint: Optional[str] = None,
+                *, device='cpu', random_weights: bool = False,
+                cfg_options: Optional[dict] = None,
+                slide_batch_size: Optional[int] = None):
+    """Build a segmentor for timing.
+
+    Args:
+        config: config path or object.
+        checkpoint: optional checkpoint.
+        device: torch device.
+        random_weights: drop every ``pretrained`` reference (no downloads).
+        cfg_options: overrides merged into the config.
+        slide_batch_size: windows per forward in slide mode; switches mmseg's
+            ``EncoderDecoder`` to :class:`SlideBatchEncoderDecoder`.
+    """
+    from clipdense.apis.inference import init_model
+    cfg = Config.fromfile(config) if isinstance(config, str) else \
+        copy.deepcopy(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if random_weights:
+        cfg.model = Config(weights_off(cfg.model.to_dict()))
+    if slide_batch_size is not None:
+        if cfg.model.type in ('EncoderDecoder', 'mmseg.EncoderDecoder'):
+            cfg.model.type = 'SlideBatchEncoderDecoder'
+        cfg.model.setdefault('test_cfg', {})
+        cfg.model.test_cfg['slide_batch_size'] = slide_batch_size
+    return init_model(cfg, checkpoint, device=device)
+
+
+def make_inputs(model, batch: int, shape: Sequence[int], device,
+                seed: int = 0):
+    """Normalised random images and their ``SegDataSample`` metas."""
+    from mmseg.structures import SegDataSample
+    h, w = shape
+    g = torch.Generator().manual_seed(seed)
+    inputs = torch.randn(batch, 3, h, w, generator=g).to(device)
+    samples = []
+    for _ in range(batch):
+        s = SegDataSample()
+        s.set_metainfo(dict(img_shape=(h, w), ori_shape=(h, w),
+                            pad_shape=(h, w), padding_size=[0, 0, 0, 0]))
+        samples.append(s)
+    return inputs, samples
+
+
+def synchronize(device):
+    if torch.device(device).type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def time_call(fn: Callable, *, repeat: int, warmup: int,
+              device) -> List[float]:
+    """Seconds per call of ``fn`` over ``repeat`` runs after ``warmup``."""
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def count_flops(fn: Callable) -> int:
+    """FLOPs of one call (PyTorch's ``FlopCounterMode``)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def matmul_ceiling(*, size: int = 2048, precision: str = 'fp32',
+                   device='cpu', repeat: int = 5) -> Dict[str, float]:
+    """FLOP/s of a ``size`` x ``size`` matmul in ``precision`` (the
+    reference the model's achieved FLOP/s is divided by)."""
+    dtype = dict(fp32=torch.float32, bf16=torch.bfloat16,
+                 fp16=torch.float16)[precision]
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=g).to(device=device, dtype=dtype)
+    b = torch.randn(size, size, generator=g).to(device=device, dtype=dtype)
+    times = time_call(lambda: a @ b, repeat=repeat, warmup=2, device=device)
+    best = min(times)
+    return dict(size=size, precision=precision, seconds=best,
+                flops_per_s=2 * size ** 3 / best)
+
+
+def peak_memory_mb(device) -> float:
+    if torch.device(device).type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def predict_fn(model, inputs, samples, precision: str, device):
+    def run():
+        with torch.no_grad(), autocast_context(precision, device):
+            return model.predict(inputs, copy.deepcopy(samples))
+    return run
+
+
+def benchmark_model(model, *, shape=(512, 512), batch: int = 1,
+                    precision: str = 'fp32', device='cpu', repeat: int = 5,
+                    warmup: int = 1, flops: bool = True,
+                    matmul_size: int = 2048) -> Dict:
+    """Time ``model.predict`` on random inputs; see the module docstring.
+
+    Returns:
+        dict: params, flops, latency_s (median/min/max/all), throughput
+        (images/s), peak_memory_mb, achieved_flops_per_s, matmul (the
+        ceiling) and fraction_of_matmul.
+    """
+    inputs, samples = make_inputs(model, batch, shape, device)
+    run = predict_fn(model, inputs, samples, precision, device)
+    if torch.device(device).type == 'cuda':
+        torch.cuda.reset_peak_memory_stats(device)
+    run()  # first call: lazy caches (text embeddings) are filled here
+    # FLOPs are the model's (counted in fp32: autocast adds casts and may
+    # pick other attention kernels, which would change the count)
+    n_flops = count_flops(predict_fn(model, inputs, samples, 'fp32',
+                                     device)) if flops else None
+    times = time_call(run, repeat=repeat, warmup=warmup, device=device)
+    med = statistics.median(times)
+    ceiling = matmul_ceiling(size=matmul_size, precision=precision,
+                             device=device)
+    out = dict(
+        params=sum(p.numel() for p in model.parameters()),
+        flops=n_flops, shape=list(shape), batch=batch, precision=precision,
+        device=str(device), threads=torch.get_num_threads(),
+        latency_s=dict(median=med, min=min(times), max=max(times),
+                       all=times),
+        throughput=batch / med, peak_memory_mb=peak_memory_mb(device),
+        matmul=ceiling)
+    if n_flops:
+        out['achieved_flops_per_s'] = n_flops / med
+        out['fraction_of_matmul'] = n_flops / med / ceiling['flops_per_s']
+    return out
+
+
+def pixel_agreement(model, inputs_list, *, precision: str, device) -> float:
+    """Fraction of pixels whose argmax class is the same in ``precision``
+    as in fp32, over a list of ``(inputs, samples)`` batches."""
+    same = total = 0
+    for inputs, samples in inputs_list:
+        preds = []
+        for prec in ('fp32', precision):
+            out = predict_fn(model, inputs, samples, prec, device)()
+            preds.append(torch.stack([o.pred_sem_seg.data for o in out]))
+        same += (preds[0] == preds[1]).sum().item()
+        total += preds[0].numel()
+    return same / max(total, 1)
+
+
+def format_table(rows: List[Dict]) -> str:
+    """A markdown table of :func:`benchmark_model` results."""
+    head = ['name', 'shape', 'batch', 'precision', 'params (M)', 'GFLOPs',
+            'median ms', 'min ms', 'max ms', 'img/s', 'peak MB',
+            'GFLOP/s', 'matmul GFLOP/s', 'fraction']
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head)]
+    for r in rows:
+        lat = r['latency_s']
+        gf = r.get('flops')
+        cells = [r.get('name', ''), 'x'.join(map(str, r['shape'])),
+                 str(r['batch']), r['precision'], f'{r["params"] / 1e6:.1f}',
+                 '' if gf is None else f'{gf / 1e9:.1f}',
+                 f'{lat["median"] * 1e3:.0f}', f'{lat["min"] * 1e3:.0f}',
+                 f'{lat["max"] * 1e3:.0f}', f'{r["throughput"]:.2f}',
+                 f'{r["peak_memory_mb"]:.0f}',
+                 '' if gf is None else
+                 f'{r["achieved_flops_per_s"] / 1e9:.0f}',
+                 f'{r["matmul"]["flops_per_s"] / 1e9:.0f}',
+                 '' if gf is None else f'{r["fraction_of_matmul"]:.2f}']
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)

@@ -1,0 +1,49 @@
+"""Set an open-vocabulary model's classes from the evaluated dataset."""
+from typing import Optional, Sequence
+
+from mmengine.hooks import Hook
+
+from clipdense.registry import HOOKS
+
+
+@HOOKS.register_module()
+class DatasetVocabularyHook(Hook):
+    """Before validation / testing, give the model's open-vocabulary module
+    (anything with ``set_vocabulary``, e.g. :class:`OVSegHead`) the class
+    names of the dataset being evaluated, so one trained model is evaluated
+    zero-shot on several datasets (OVSeg's protocol) without listing every
+    vocabulary in its config.
+
+    Args:
+        vocabulary (Sequence[str], optional): names to use instead of the
+            dataset's (e.g. "potted plant" for VOC's "pottedplant"); must
+            have as many entries as the dataset has classes.
+    """
+
+    priority = 'NORMAL'
+
+    def __init__(self, vocabulary: Optional[Sequence[str]] = None):
+        if isinstance(vocabulary, str):
+            raise TypeError('vocabulary must be a list of class names, not one string')
+        self.vocabulary = list(vocabulary) if vocabulary is not None else None
+
+    def _apply(self, runner, loop_name):
+        from clipdense.apis.inference import _vocabulary_module
+        loop = getattr(runner, loop_name)
+        classes = list(loop.dataloader.dataset.metainfo['classes'])
+        names = self.vocabulary or classes
+        if len(names) != len(classes):
+            raise ValueError(f'DatasetVocabularyHook: {len(names)} names given for a '
+                             f'dataset with {len(classes)} classes; give one per class')
+        model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+        head = _vocabulary_module(model)
+        head.set_vocabulary(names)
+        for attr in ('num_classes', 'out_channels'):
+            if hasattr(model, attr) and hasattr(head, attr):
+                setattr(model, attr, getattr(head, attr))
+
+    def before_val(self, runner) -> None:
+        self._apply(runner, 'val_loop')
+
+    def before_test(self, runner) -> None:
+        self._apply(runner, 'test_loop')

@@ -1,0 +1,128 @@
+"""The vocabulary side of ReCo: class names, their dense-CLIP text
+embeddings, the co-segmentation options and the cache of reference
+embeddings (Shin et al., NeurIPS 2022)."""
+from typing import Dict, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+
+from clipdense.registry import MODELS
+from ..text_encoders.openclip_text_base import parse_vocabulary
+from .cosegmentation import COLUMN_SLICINGS
+
+# ReCo's context concepts (configs/reco_*.yaml of the authors' code)
+RECO_CONTEXT_CONCEPTS = ('tree', 'sky', 'building', 'road', 'person')
+
+
+@MODELS.register_module()
+class ReCoHead(BaseModule):
+    """Vocabulary and options of a :class:`ReCo` segmentor.
+
+    It owns no image weights: the segmentor computes the features and asks
+    the head for the text embeddings, the options and the cached reference
+    embeddings. :meth:`set_vocabulary` changes the classes at call time
+    (the text is encoded at once so that bad names fail there; reference
+    embeddings of new concepts are built at the next forward).
+
+    Args:
+        text_encoder (dict | nn.Module): :class:`OpenCLIPTextEncoder` of the
+            dense CLIP (language guidance and inference-time text
+            attention); ReCo uses ``templates='maskclip'`` (80 ImageNet + 5
+            scene templates).
+        vocabulary (Sequence[str]): class names (comma = synonyms).
+        num_classes (int, optional): must equal the vocabulary length.
+        k (int): images retrieved per concept (ReCo: 50).
+        context_concepts (Sequence[str]): concepts removed from the
+            co-segmentation of the others (context elimination; ReCo:
+            tree, sky, building, road, person).
+        concept_aliases (dict): concepts that reuse another concept's
+            reference (ReCo: ``{'vegetation': 'tree'}``).
+        language_guidance (bool): weight pixels by the dense-CLIP text
+            attention during co-segmentation (LGC).
+        context_elimination (bool): weight pixels by
+            ``prod (1 - sigmoid(cos(f, r_ctx)))`` (CE).
+        dense_clip_inference (bool): multiply the reference scores by the
+            text attention at inference (ReCo's default).
+        text_attention_temperature (float): ``T`` of ``sigmoid(T cos)``
+            (ReCo: 10).
+        column_slicing (str): ``'per_image'`` (correct) or
+            ``'reference_code'`` (the authors' slices), see
+            :mod:`.cosegmentation`.
+        include_own_image (bool): count a pixel's own image in its score.
+        affinity_chunk (int): rows of the affinity computed at once.
+    """
+
+    def __init__(self, text_encoder: Union[dict, nn.Module],
+                 vocabulary: Sequence[str], num_classes: Optional[int] = None, *,
+                 k: int = 50,
+                 context_concepts: Sequence[str] = RECO_CONTEXT_CONCEPTS,
+                 concept_aliases: Optional[Dict[str, str]] = None,
+                 language_guidance: bool = True,
+                 context_elimination: bool = True,
+                 dense_clip_inference: bool = True,
+                 text_attention_temperature: float = 10.0,
+                 column_slicing: str = 'per_image',
+                 include_own_image: bool = True,
+                 affinity_chunk: int = 4096,
+                 init_cfg=None):
+        super().__init__(init_cfg=None)
+        self.text_encoder = text_encoder if isinstance(text_encoder, nn.Module) \
+            else MODELS.build(text_encoder)
+        names = parse_vocabulary(vocabulary)[0]
+        if num_classes is not None and int(num_classes) != len(names):
+            raise ValueError(f'num_classes={num_classes} but the vocabulary has '
+                             f'{len(names)} classes; leave num_classes out or match it')
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f'k (images retrieved per concept) must be a positive '
+                             f'integer, got {k!r}')
+        if column_slicing not in COLUMN_SLICINGS:
+            raise ValueError(f'column_slicing must be one of {COLUMN_SLICINGS}, '
+                             f'got {column_slicing!r}')
+        if not include_own_image and k < 2:
+            raise ValueError('include_own_image=False needs k >= 2')
+        self.vocabulary = tuple(vocabulary)
+        self.num_classes = self.out_channels = len(names)
+        self.k = int(k)
+        self.context_concepts = tuple(parse_vocabulary(context_concepts)[0]) \
+            if context_concepts else ()
+        self.concept_aliases = dict(concept_aliases or {})
+        self.language_guidance = bool(language_guidance)
+        self.context_elimination = bool(context_elimination)
+        self.dense_clip_inference = bool(dense_clip_inference)
+        self.temperature = float(text_attention_temperature)
+        self.column_slicing = column_slicing
+        self.include_own_image = bool(include_own_image)
+        self.affinity_chunk = int(affinity_chunk)
+        self.threshold = 0.5  # read by mmseg's postprocess for 1-class outputs
+        self._refs: Dict[tuple, torch.Tensor] = {}
+
+    def init_weights(self):
+        self._is_init = True  # the text tower keeps its loaded weights
+
+    def set_vocabulary(self, vocabulary: Sequence[str]) -> None:
+        """Use new class names; ``num_classes`` / ``out_channels`` follow.
+        Reference embeddings of concepts not seen before are built at the
+        next forward (those seen before are reused)."""
+        names = parse_vocabulary(vocabulary)[0]
+        self.text_encoder(tuple(vocabulary))  # bad names fail here; cached
+        self.vocabulary = tuple(vocabulary)
+        self.num_classes = self.out_channels = len(names)
+
+    def class_embeddings(self, concepts: Optional[Sequence[str]] = None) -> torch.Tensor:
+        """``(K, D)`` dense-CLIP text embeddings of ``concepts`` (default:
+        the vocabulary)."""
+        return self.text_encoder(tuple(concepts or self.vocabulary)).float()
+
+    def option_key(self) -> tuple:
+        """Everything besides weights and concept that a reference depends on."""
+        return (self.k, self.language_guidance, self.context_elimination,
+                self.context_concepts, self.temperature, self.column_slicing,
+                self.include_own_image, tuple(self.text_encoder.templates))
+
+    def clear_references(self):
+        """Forget cached reference embeddings."""
+        self._refs.clear()
+
+    def forward(self, *args, **kwargs):
+        raise RuntimeError('ReCoHead is driven by the ReCo segmentor; call the segmentor')

@@ -1,0 +1,31 @@
+# WinCLIP zero-shot (Jeong et al., CVPR 2023): OpenCLIP ViT-B-16-plus-240
+# (LAION-400M e32), 240 px, windows of 2x2 and 3x3 patches plus the full
+# image, harmonic aggregation, compositional prompt ensemble, T = 0.07.
+clip_arch = 'ViT-B-16-plus-240'
+clip_weights = 'laion400m_e32'
+data_preprocessor = dict(
+    type='SegDataPreProcessor',
+    mean=[122.7709, 116.7460, 104.0937],
+    std=[68.5005, 66.6322, 70.3232],
+    bgr_to_rgb=True,
+    pad_val=0,
+    seg_pad_val=0)
+model = dict(
+    type='WinCLIPDetector',
+    data_preprocessor=data_preprocessor,
+    backbone=dict(
+        type='OpenCLIPViT',
+        arch=clip_arch,
+        pretrained=clip_weights,
+        pyramid=False,
+        out_indices=(-1, ),
+        joint_outputs=('global', ),
+        freeze='all'),
+    text_encoder=dict(
+        type='AnomalyPromptEncoder',
+        arch=clip_arch,
+        pretrained=clip_weights,
+        style='winclip'),
+    window_sizes=(2, 3),
+    temperature=0.07,
+    include_image=True)

@@ -1,0 +1,60 @@
+# DenseCLIP (post-model prompting) with a CLIP ViT-B/16 and Semantic FPN
+# (DenseCLIP's `denseclip_fpn_vit-b_640x640_80k.py`): taps after blocks
+# 3, 5, 7, 11 turned into a 4-level pyramid (strides 4, 8, 16, 32); the
+# score map (stride 16) is concatenated to level 2 (768 + K channels).
+# Differences from the authors' ViT: no stochastic depth (their drop path
+# 0.1; open_clip's ViT tower has none), and the class embedding is added
+# once (theirs adds it twice). SyncBN: 8-GPU recipe, see denseclip_rn50.py.
+norm_cfg = dict(type='SyncBN', requires_grad=True)
+# CLIP's mean/std (x 255), RGB; the crop size is set by the leaf config
+data_preprocessor = dict(
+    type='SegDataPreProcessor',
+    mean=[122.7709, 116.7460, 104.0937],
+    std=[68.5005, 66.6322, 70.3232],
+    bgr_to_rgb=True,
+    pad_val=0,
+    seg_pad_val=255)
+model = dict(
+    data_preprocessor=data_preprocessor,
+    type='DenseCLIPSegmentor',
+    backbone=dict(
+        type='OpenCLIPViT',
+        arch='ViT-B-16',
+        pretrained='openai',
+        out_indices=(3, 5, 7, 11),
+        pyramid=True,
+        norm_cfg=norm_cfg,
+        joint_outputs=('global', 'dense')),
+    text_encoder=dict(
+        type='OpenCLIPContextTextEncoder',
+        arch='ViT-B-16',
+        pretrained='openai',
+        class_context_length=5,
+        freeze=True),
+    context_decoder=dict(
+        type='ContextDecoder', width=256, num_heads=4, num_layers=3,
+        dropout=0.1),
+    prompting='post',
+    num_contexts=8,
+    score_concat_index=2,  # the stride-16 level (768 + K channels)
+    tau=0.07,
+    gamma_init=1e-4,
+    neck=dict(type='FPN', out_channels=256, num_outs=4),  # in_channels: filled
+    decode_head=dict(
+        type='FPNHead',
+        in_channels=[256, 256, 256, 256],
+        in_index=[0, 1, 2, 3],
+        feature_strides=[4, 8, 16, 32],
+        channels=256,
+        dropout_ratio=0.1,
+        norm_cfg=norm_cfg,
+        align_corners=False,
+        loss_decode=dict(
+            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+    identity_head=dict(
+        type='PixelTextIdentityHead',
+        align_corners=False,
+        loss_decode=dict(
+            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4)),
+    train_cfg=dict(),
+    test_cfg=dict(mode='slide', crop_size=(640, 640), stride=(426, 426)))

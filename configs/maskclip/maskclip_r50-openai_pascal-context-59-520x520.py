@@ -1,0 +1,13 @@
+# MaskCLIP RN50 (OpenAI CLIP), annotation-free, PASCAL Context 59 val;
+# reported 18.5 mIoU. Same protocol as the ViT-B/16 config.
+_base_ = ['./maskclip_vit-b16-openai_pascal-context-59-520x520.py']
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='OpenCLIPResNet',
+        arch='RN50',
+        pretrained='openai',
+        out_indices=(3, ),
+        joint_outputs=('value', ),
+        freeze='all'),
+    decode_head=dict(text_encoder=dict(arch='RN50')))

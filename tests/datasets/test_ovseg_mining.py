@@ -1,0 +1,83 @@
+"""OVSeg's offline noun extraction and (mask, noun) mining."""
+import json
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from clipdense.testing import register_tiny_models
+
+register_tiny_models()
+
+
+def test_nouns_from_a_handwritten_caption():
+    from clipdense.datasets.nouns import NounExtractor
+    ex = NounExtractor()
+    caps = ('A photo of two knives, a red Mug and a traffic light on the grass '
+            'next to a road under the sky at night.')
+    assert ex(caps) == ['knife', 'mug', 'traffic light', 'grass', 'road', 'sky']
+    # plurals, repeats, image-level words, unknown words
+    assert ex('cups and cups and bottles in a picture of blorps') == ['cup', 'bottle']
+    assert NounExtractor(nouns=['cherry', 'wolf'])('Cherries near wolves.') == \
+        ['cherry', 'wolf']
+    assert ex('') == []
+
+
+def test_noun_extractor_bad_input(tmp_path):
+    from clipdense.datasets.nouns import NounExtractor
+    with pytest.raises(TypeError, match='string'):
+        NounExtractor()(['a cup'])
+    with pytest.raises(TypeError, match='list'):
+        NounExtractor(nouns='cup')
+    with pytest.raises(FileNotFoundError, match='noun list'):
+        NounExtractor(noun_file=str(tmp_path / 'missing.txt'))
+    with pytest.raises(ValueError, match='either'):
+        NounExtractor(nouns=['cup'], noun_file='x')
+
+
+def test_mining_writes_losslessly_masked_crops(tmp_path):
+    import mmcv
+
+    from clipdense.apis import init_model
+    from clipdense.apis.ovseg_mining import mine_mask_noun_pairs
+    from clipdense.models.region_classifiers import CLIP_MEAN
+    from clipdense.testing.runs import make_tiny_world
+    from clipdense.testing.ovseg import model_cfg
+    world = tmp_path / 'w'
+    make_tiny_world(world)
+    cfg = Config(dict(default_scope='clipdense', model=model_cfg(),
+                      test_pipeline=[dict(type='LoadImageFromFile'),
+                                     dict(type='PackSegInputs')]))
+    model = init_model(cfg)
+    head = model.decode_head
+    orig = head.predict_proposals
+
+    def proposals(*a, **kw):  # an untrained model: make two masks certain
+        cls, masks = orig(*a, **kw)
+        masks = torch.full_like(masks, -10.0)
+        masks[:, 0, 5:30, 5:25] = 10.0
+        masks[:, 0, 5:12, 5:12] = -10.0  # cut corners: the crops' corners are fill
+        masks[:, 1, 30:60, 10:60] = 10.0
+        masks[:, 1, 30:36, 10:16] = -10.0
+        return cls, masks
+    head.predict_proposals = proposals
+    recs = [dict(image='flat/img_dir/train/flat_train_00000.png',
+                 caption='a photo of a cup and a ball on the grass.'),
+            dict(image='flat/img_dir/train/flat_train_00001.png', caption='a photo.')]
+    out = mine_mask_noun_pairs(model, recs, str(tmp_path / 'mined'), data_root=str(world))
+    assert [p['caption'] for p in out['pairs']] == ['cup', 'ball', 'grass']
+    assert out['num_images'] == 1
+    lines = open(out['ann_file']).read().splitlines()
+    assert [json.loads(line)['caption'] for line in lines] == ['cup', 'ball', 'grass']
+    p = out['pairs'][0]
+    crop = mmcv.imread(osp.join(tmp_path / 'mined', p['image']))[:, :, ::-1]
+    assert crop.shape == (64, 64, 3)
+    fill = [round(255 * m) for m in CLIP_MEAN]
+    # the top-left corner of either proposal's box is background: CLIP-mean fill
+    assert crop[0, 0].tolist() == fill and crop[-1, -1].tolist() != fill
+    mask = mmcv.imread(osp.join(tmp_path / 'mined', p['mask']), flag='unchanged')
+    assert mask.shape == (64, 64) and set(mask.flatten().tolist()) == {0, 255}
+    assert mask.sum() // 255 in (25 * 20 - 49, 30 * 50 - 36)
+    with pytest.raises(ValueError, match='no captioned'):
+        mine_mask_noun_pairs(model, [], str(tmp_path / 'x'))

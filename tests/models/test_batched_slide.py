@@ -1,0 +1,106 @@
+"""Batched sliding-window inference (issue 13) and the speed helpers."""
+import json
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from clipdense.apis.benchmark import (benchmark_model, build_model,
+                                      make_inputs, matmul_ceiling)
+from clipdense.apis.precision import autocast_context, check_precision
+from clipdense.models.segmentors.batched_slide import slide_windows
+from clipdense.testing.runs import ROOT
+
+CFG = osp.join(ROOT, 'configs/maskclip/maskclip_clip-synth-rn_synthetic-128x128.py')
+
+
+def slide_model(batch):
+    cfg = Config.fromfile(CFG)
+    cfg.model.test_cfg = dict(mode='slide', crop_size=(64, 64),
+                              stride=(40, 40))
+    torch.manual_seed(0)
+    return build_model(cfg, random_weights=True, slide_batch_size=batch)
+
+
+def test_windows_match_mmseg_geometry():
+    boxes = slide_windows(100, 170, (64, 64), (40, 40))
+    # mmseg: ceil((H - crop) / stride) + 1 rows, the last shifted inside
+    assert len(boxes) == 2 * 4
+    assert all(y2 - y1 == 64 and x2 - x1 == 64 for y1, y2, x1, x2 in boxes)
+    assert boxes[-1] == (36, 100, 106, 170)
+    cover = torch.zeros(100, 170)
+    for y1, y2, x1, x2 in boxes:
+        cover[y1:y2, x1:x2] += 1
+    assert (cover > 0).all()
+    # an image smaller than the crop gives one window of the image size
+    assert slide_windows(30, 50, (64, 64), (40, 40)) == [(0, 30, 0, 50)]
+
+
+@pytest.mark.parametrize('batch', [3, 16])
+def test_batched_slide_equals_mmseg_loop(batch):
+    ref, fast = slide_model(1), slide_model(batch)
+    fast.load_state_dict(ref.state_dict())
+    assert type(fast).__name__ == 'SlideBatchEncoderDecoder'
+    inputs, samples = make_inputs(ref, 2, (100, 170), 'cpu')
+    with torch.no_grad():
+        a = ref.predict(inputs, [s.clone() for s in samples])
+        b = fast.predict(inputs, [s.clone() for s in samples])
+    for x, y in zip(a, b):
+        assert torch.allclose(x.seg_logits.data, y.seg_logits.data,
+                              atol=1e-5, rtol=1e-5)
+        assert torch.equal(x.pred_sem_seg.data, y.pred_sem_seg.data)
+    # the image shape in the metas is restored after the windows
+    assert tuple(samples[0].img_shape) == (100, 170)
+
+
+def test_bad_slide_batch_size():
+    model = slide_model(1)
+    model.test_cfg['slide_batch_size'] = 0
+    inputs, samples = make_inputs(model, 1, (100, 170), 'cpu')
+    with pytest.raises(ValueError, match='slide_batch_size'):
+        model.predict(inputs, samples)
+
+
+def test_precision_checks():
+    with pytest.raises(ValueError, match='bf16'):
+        check_precision('fp16', 'cpu')
+    with pytest.raises(ValueError, match='precision must be'):
+        check_precision('int8', 'cpu')
+    with autocast_context('bf16', 'cpu'):
+        out = torch.ones(4, 4) @ torch.ones(4, 4)
+    assert out.dtype == torch.bfloat16
+    with autocast_context('fp32', 'cpu'):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+
+
+def test_benchmark_model_reports(tmp_path):
+    torch.manual_seed(0)
+    model = build_model(CFG, random_weights=True)
+    res = benchmark_model(model, shape=(64, 64), repeat=2, warmup=0,
+                          matmul_size=128)
+    assert res['params'] == sum(p.numel() for p in model.parameters())
+    assert res['flops'] > 0
+    lat = res['latency_s']
+    assert lat['min'] <= lat['median'] <= lat['max'] and len(lat['all']) == 2
+    assert res['fraction_of_matmul'] == pytest.approx(
+        res['flops'] / lat['median'] / res['matmul']['flops_per_s'])
+    assert matmul_ceiling(size=64)['flops_per_s'] > 0
+
+
+def test_benchmark_tool_writes_json(tmp_path):
+    import runpy
+    import sys
+    out = tmp_path / 'b.json'
+    argv = sys.argv
+    sys.argv = ['benchmark.py', CFG, '--random-weights', '--shape', '64',
+                '64', '--repeat', '1', '--matmul-size', '64',
+                '--vocabulary-size', '30', '--out', str(out)]
+    try:
+        runpy.run_path(osp.join(ROOT, 'tools/analysis_tools/benchmark.py'),
+                       run_name='__main__')
+    finally:
+        sys.argv = argv
+    res = json.loads(out.read_text())
+    assert res['shape'] == [64, 64] and res['flops'] > 0
+    assert 'benchmark.py' in res['command']

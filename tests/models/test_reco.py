@@ -1,0 +1,295 @@
+"""ReCo: co-segmentation (per-image columns vs the reference code's slices),
+the segmentor (forward, vocabulary at call time, concepts with no good
+match, bad input), CRF availability, pseudo-labels."""
+import json
+import os
+import os.path as osp
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from clipdense.models.reco import (context_weights, reference_embedding,
+                                   seed_scores, text_attention)
+from clipdense.testing import register_tiny_models
+
+ARCH = 'clipdense-tiny-rn'
+
+
+# ---------------------------------------------------------------- co-segmentation
+def _brute_force(features, weights, ranges):
+    n, c, h, w = features.shape
+    flat = F.normalize(features.permute(0, 2, 3, 1).reshape(-1, c), dim=-1)
+    adj = (flat @ flat.T) * weights.reshape(1, -1)
+    g = torch.stack([adj[:, s:e].max(dim=1).values for s, e in ranges], dim=1)
+    return g.mean(dim=1).view(n, h, w)
+
+
+def test_seed_scores_per_image_and_reference_code_slices():
+    torch.manual_seed(0)
+    feats = torch.randn(5, 8, 3, 4)
+    weights = torch.rand(5, 3, 4)
+    hw = 12
+    per_image = [(j * hw, (j + 1) * hw) for j in range(5)]
+    torch.testing.assert_close(seed_scores(feats, weights, chunk=7),
+                               _brute_force(feats, weights, per_image))
+    # the authors' loop: adj[:, start : start + end] with end = start + h*w
+    ref_ranges, start = [], 0
+    for _ in range(5):
+        end = start + hw
+        ref_ranges.append((start, min(start + end, 5 * hw)))
+        start = end
+    buggy = seed_scores(feats, weights, column_slicing='reference_code')
+    torch.testing.assert_close(buggy, _brute_force(feats, weights, ref_ranges))
+    assert not torch.allclose(buggy, seed_scores(feats, weights))
+    # leaving the pixel's own image out of the mean
+    own_out = seed_scores(feats, None, include_own_image=False)
+    full = seed_scores(feats, None)
+    # with the own image included, each pixel adds its self-similarity (1)
+    torch.testing.assert_close(full * 5, own_out * 4 + 1, atol=1e-5, rtol=0)
+
+
+def test_reference_finds_the_common_object():
+    torch.manual_seed(1)
+    k, c, h, w = 6, 16, 5, 5
+    feats = torch.randn(k, c, h, w)
+    common = torch.randn(c) * 3
+    spots = [(i % h, (2 * i) % w) for i in range(k)]
+    for i, (y, x) in enumerate(spots):
+        feats[i, :, y, x] = common + 0.05 * torch.randn(c)
+    ref, seeds, pos = reference_embedding(feats)
+    assert [tuple(p) for p in pos.tolist()] == spots
+    assert F.cosine_similarity(ref, common, dim=0) > 0.99
+    assert seeds.shape == (k, c)
+    # pixel weights steer it: zero weight on the common pixels of all but
+    # image 0 (the target columns) removes their agreement
+    weights = torch.ones(k, h, w)
+    for i, (y, x) in enumerate(spots[1:], start=1):
+        weights[i, y, x] = 0.0
+    _, _, pos_w = reference_embedding(feats, weights)
+    assert [tuple(p) for p in pos_w.tolist()] != spots
+
+
+def test_text_attention_and_context_weights():
+    torch.manual_seed(2)
+    clip = torch.randn(2, 8, 3, 3)
+    text = torch.randn(4, 8)
+    att = text_attention(clip, text, 10.0, size=(6, 6))
+    assert att.shape == (2, 4, 6, 6) and att.min() > 0 and att.max() < 1
+    cos = torch.einsum('bdhw,kd->bkhw', F.normalize(clip, dim=1), F.normalize(text, dim=1))
+    torch.testing.assert_close(text_attention(clip, text, 10.0), torch.sigmoid(10 * cos))
+    assert text_attention(clip, text[0]).shape == (2, 3, 3)
+    feats = torch.randn(3, 8, 4, 4)
+    ctx = torch.randn(2, 8)
+    cw = context_weights(feats, ctx)
+    assert cw.shape == (3, 4, 4) and cw.min() > 0.27 ** 2 - 1e-6 and cw.max() < 0.74 ** 2
+    torch.testing.assert_close(context_weights(feats, torch.zeros(0, 8)), torch.ones(3, 4, 4))
+
+
+def test_bad_coseg_input():
+    with pytest.raises(ValueError, match='column_slicing'):
+        seed_scores(torch.randn(2, 4, 2, 2), column_slicing='rows')
+    with pytest.raises(ValueError, match=r'weights must be \(k, h, w\)'):
+        seed_scores(torch.randn(2, 4, 2, 2), torch.ones(2, 3, 3))
+    with pytest.raises(ValueError, match=r'\(k, C, h, w\)'):
+        seed_scores(torch.randn(4, 2, 2))
+
+
+# ---------------------------------------------------------------- the segmentor
+def _pool(folder, n=8):
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.RandomState(0)
+    for i in range(n):
+        img = np.zeros((64, 80, 3), np.uint8)
+        img[:32] = rng.randint(0, 255, 3)
+        img[32:] = rng.randint(0, 255, 3)
+        y, x = rng.randint(5, 40, 2)
+        img[y:y + 16, x:x + 16] = rng.randint(0, 255, 3)
+        cv2.imwrite(osp.join(folder, f'{i:02d}.png'), img)
+    return str(folder)
+
+
+def _model_cfg(pool, cache, vocabulary=('cup', 'grass', 'sky'), k=3, **head):
+    register_tiny_models()
+    return dict(
+        type='ReCo',
+        data_preprocessor=dict(type='SegDataPreProcessor', mean=[122.8, 116.7, 104.1],
+                               std=[68.5, 66.6, 70.3], bgr_to_rgb=True, pad_val=0,
+                               seg_pad_val=255),
+        clip_backbone=dict(type='OpenCLIPResNet', arch=ARCH, pretrained=None,
+                           out_indices=(2, 3), joint_outputs=('value', ), freeze='all'),
+        dense_feature=0,
+        decode_head=dict(type='ReCoHead',
+                         text_encoder=dict(type='OpenCLIPTextEncoder', arch=ARCH,
+                                           pretrained=None, templates='single'),
+                         vocabulary=list(vocabulary), k=k,
+                         context_concepts=['sky'], **head),
+        index=dict(folder=pool, cache_file=str(cache), progress=False, batch_size=4),
+        archive_size=64, archive_batch_size=2,
+        test_cfg=dict(mode='whole'))
+
+
+@pytest.fixture(scope='module')
+def pool(tmp_path_factory):
+    return _pool(tmp_path_factory.mktemp('reco') / 'pool')
+
+
+def _build(cfg):
+    from mmengine.registry import DefaultScope
+
+    import clipdense.models  # noqa: F401
+    from clipdense.registry import MODELS
+    with DefaultScope.overwrite_default_scope('clipdense'):
+        torch.manual_seed(0)
+        return MODELS.build(cfg).eval()
+
+
+def _samples(b, h, w):
+    from mmseg.structures import SegDataSample
+    return [SegDataSample(metainfo=dict(ori_shape=(h, w), img_shape=(h, w),
+                                        pad_shape=(h, w), padding_size=[0, 0, 0, 0]))
+            for _ in range(b)]
+
+
+def test_segmentor_forward_and_references(pool, tmp_path):
+    model = _build(_model_cfg(pool, tmp_path / 'idx.npz'))
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        scores = model(x, mode='tensor')
+        preds = model.predict(x, _samples(2, 64, 64))
+    assert scores.shape == (2, 3, 64, 64) and torch.isfinite(scores).all()
+    assert scores.min() > 0 and scores.max() < 1
+    assert len(preds) == 2 and preds[0].pred_sem_seg.data.shape == (1, 64, 64)
+    assert int(preds[0].pred_sem_seg.data.max()) < 3
+    torch.testing.assert_close(preds[1].seg_logits.data, scores[1])
+    # one reference per concept; 'sky' is a context concept and reuses its
+    # own reference; the retrieval used k distinct pool images per concept
+    refs = model.references()
+    assert refs.shape == (3, model.clip_backbone.out_channels[0]) and torch.allclose(refs.norm(dim=1), torch.ones(3))
+    assert set(model.last_retrievals) == {'cup', 'grass', 'sky'}
+    assert all(len(set(h.paths)) == 3 for h in model.last_retrievals.values())
+    n_cached = len(model.decode_head._refs)
+    model.references()
+    assert len(model.decode_head._refs) == n_cached  # cached, not recomputed
+    # index stored and reused by a second model
+    assert osp.isfile(tmp_path / 'idx.npz')
+    again = _build(_model_cfg(pool, tmp_path / 'idx.npz'))
+    again.references()
+    assert again.index.last_build['status'] == 'reused'
+    with pytest.raises(RuntimeError, match='training-free'):
+        model.loss(x, _samples(2, 64, 64))
+
+
+def test_concept_with_no_good_match_and_options(pool, tmp_path):
+    vocab = ['cup', 'a purple xylophone played by quantum zebras', 'zzqx']
+    for opts in (dict(), dict(language_guidance=False, context_elimination=False),
+                 dict(column_slicing='reference_code', include_own_image=False),
+                 dict(dense_clip_inference=False)):
+        model = _build(_model_cfg(pool, tmp_path / 'idx.npz', vocabulary=vocab, **opts))
+        with torch.no_grad():
+            scores = model(torch.randn(1, 3, 64, 64), mode='tensor')
+        assert scores.shape == (1, 3, 64, 64) and torch.isfinite(scores).all()
+
+
+def test_vocabulary_at_call_time(pool, tmp_path):
+    from mmengine.config import Config
+
+    from clipdense.apis import inference_model, init_model
+    cfg = Config(dict(model=_model_cfg(pool, tmp_path / 'idx.npz'), default_scope='clipdense',
+                      test_pipeline=[dict(type='LoadImageFromFile'),
+                                     dict(type='PackSegInputs')]))
+    model = init_model(cfg)
+    img = cv2.imread(osp.join(pool, '00.png'))
+    res = inference_model(model, img, vocabulary=['ball', 'road'])
+    assert res.pred_sem_seg.data.shape == (1, 64, 80)
+    assert int(res.pred_sem_seg.data.max()) < 2 and res.seg_logits.data.shape[0] == 2
+    assert model.num_classes == 2 and model.dataset_meta['classes'] == ('ball', 'road')
+    assert set(model.last_retrievals) >= {'ball', 'road'}
+    res = inference_model(model, img, vocabulary=['ball', 'road', 'sky', 'cup'])
+    assert res.seg_logits.data.shape[0] == 4
+    with pytest.raises(ValueError, match='repeats'):
+        inference_model(model, img, vocabulary=['ball', 'Ball'])
+
+
+def test_bad_input(pool, tmp_path):
+    model = _build(_model_cfg(pool, tmp_path / 'idx.npz', k=50))
+    with pytest.raises(ValueError, match=r'k=50 but the index .* holds only 8 images'):
+        model(torch.randn(1, 3, 64, 64), mode='tensor')
+    (tmp_path / 'empty').mkdir()
+    model = _build(_model_cfg(str(tmp_path / 'empty'), tmp_path / 'e.npz'))
+    with pytest.raises(ValueError, match='no images found'):
+        model(torch.randn(1, 3, 64, 64), mode='tensor')
+    with pytest.raises(ValueError, match='index=dict\\(folder'):
+        cfg = _model_cfg(pool, tmp_path / 'x.npz')
+        cfg['index'] = dict()
+        _build(cfg)
+    with pytest.raises(ValueError, match='num_classes=5'):
+        cfg = _model_cfg(pool, tmp_path / 'x.npz')
+        cfg['decode_head']['num_classes'] = 5
+        _build(cfg)
+    with pytest.raises(ValueError, match='k \\(images retrieved'):
+        _build(_model_cfg(pool, tmp_path / 'x.npz', k=0))
+
+
+def test_crf_without_pydensecrf_fails_clearly(pool, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, 'pydensecrf', None)
+    monkeypatch.setitem(sys.modules, 'pydensecrf.densecrf', None)
+    cfg = _model_cfg(pool, tmp_path / 'idx.npz')
+    cfg['crf'] = dict(iters=10)
+    with pytest.raises(ImportError, match='pip install pydensecrf2'):
+        _build(cfg)
+
+
+def test_pseudo_labels(pool, tmp_path):
+    from mmengine.config import Config
+
+    from clipdense.apis import init_model, write_pseudo_labels
+    cfg = Config(dict(model=_model_cfg(pool, tmp_path / 'idx.npz'), default_scope='clipdense',
+                      test_pipeline=[dict(type='LoadImageFromFile'),
+                                     dict(type='PackSegInputs')]))
+    model = init_model(cfg)
+    out = tmp_path / 'pseudo'
+    meta = write_pseudo_labels(model, pool, str(out), progress=False)
+    assert meta['count'] == 8 and meta['classes'] == ['cup', 'grass', 'sky']
+    split = (out / 'split.txt').read_text().split()
+    assert split == [f'{i:02d}' for i in range(8)]
+    lab = cv2.imread(str(out / '00.png'), cv2.IMREAD_UNCHANGED)
+    assert lab.shape == (64, 80) and lab.dtype == np.uint8 and lab.max() < 3
+    assert json.loads((out / 'meta.json').read_text())['count'] == 8
+    # the mmseg dataset reads them as labels of the pool images
+    from mmseg.datasets import BaseSegDataset
+    ds = BaseSegDataset(data_root='', data_prefix=dict(img_path=pool, seg_map_path=str(out)),
+                        ann_file=str(out / 'split.txt'), img_suffix='.png',
+                        seg_map_suffix='.png', metainfo=dict(classes=meta['classes']),
+                        lazy_init=False)
+    assert len(ds) == 8 and ds[0]['seg_map_path'].endswith('00.png')
+    with pytest.raises(ValueError, match='no images'):
+        (tmp_path / 'none').mkdir()
+        write_pseudo_labels(model, str(tmp_path / 'none'), str(tmp_path / 'o'), progress=False)
+
+
+def test_timm_patch_tokens(tmp_path):
+    from clipdense.models.backbones import TimmViTPatchTokens
+    torch.manual_seed(0)
+    enc = TimmViTPatchTokens('deit_tiny_distilled_patch16_224', None)
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        (feat, ) = enc(x)
+    assert feat.shape == (1, 192, 4, 6)  # class and distillation tokens removed
+    # the authors' checkpoint layout: under 'model', with classifier heads
+    sd = {k: v.clone() for k, v in enc.model.state_dict().items()}
+    sd.update({'head.weight': torch.zeros(1000, 192), 'head_dist.weight': torch.zeros(1000, 192)})
+    torch.save({'model': sd}, tmp_path / 'w.pth')
+    loaded = TimmViTPatchTokens('deit_tiny_distilled_patch16_224', str(tmp_path / 'w.pth'))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x)[0], feat)
+    assert not any(p.requires_grad for p in loaded.parameters())
+    with pytest.raises(ValueError, match='missing keys'):
+        del sd['blocks.0.norm1.weight']
+        torch.save(sd, tmp_path / 'bad.pth')
+        TimmViTPatchTokens('deit_tiny_distilled_patch16_224', str(tmp_path / 'bad.pth'))
+    with pytest.raises(FileNotFoundError, match='download the checkpoint'):
+        TimmViTPatchTokens('deit_tiny_distilled_patch16_224', str(tmp_path / 'none.pth'))
