@@ -113,8 +113,22 @@ def count_flops(fn: Callable) -> int:
     """FLOPs of one call (PyTorch's ``FlopCounterMode``)."""
     from torch.utils.flop_counter import FlopCounterMode
     counter = FlopCounterMode(display=False)
-    with counter:
-        fn()
+    # nn.MultiheadAttention's inference fast path is one fused C++ op whose
+    # inner matmuls the counter does not see (about 40% of a ViT-B/16's
+    # FLOPs would be missed); its Python path computes the same products
+    mha = getattr(torch.backends, 'mha', None)
+    fast = mha.get_fastpath_enabled() if mha is not None else None
+    # likewise the CPU flash-attention kernel of scaled_dot_product_attention
+    # has no FLOP formula: count with the math backend (same products)
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    try:
+        if mha is not None:
+            mha.set_fastpath_enabled(False)
+        with counter, sdpa_kernel(SDPBackend.MATH):
+            fn()
+    finally:
+        if mha is not None:
+            mha.set_fastpath_enabled(fast)
     return int(counter.get_total_flops())
 
 

@@ -104,3 +104,18 @@ def test_benchmark_tool_writes_json(tmp_path):
     res = json.loads(out.read_text())
     assert res['shape'] == [64, 64] and res['flops'] > 0
     assert 'benchmark.py' in res['command']
+
+
+def test_count_flops_sees_fused_attention():
+    """nn.MultiheadAttention's fused inference path hides its matmuls from
+    the counter; count_flops must still count them."""
+    from clipdense.apis.benchmark import count_flops
+    n, d = 10, 64
+    mha = torch.nn.MultiheadAttention(d, 4, batch_first=True).eval()
+    x = torch.randn(1, n, d)
+    with torch.no_grad():
+        flops = count_flops(lambda: mha(x, x, x, need_weights=False))
+    # qkv projection + q k^T + attn v + output projection
+    expected = 2 * (n * d * 3 * d + n * n * d + n * n * d + n * d * d)
+    assert flops == expected
+    assert torch.backends.mha.get_fastpath_enabled()  # restored

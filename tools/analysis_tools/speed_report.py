@@ -67,7 +67,7 @@ def bench(config, name, args, *, shape, precision='fp32', slide_batch=None,
     torch.manual_seed(0)
     r = benchmark_model(model, shape=shape, precision=precision,
                         device=args.device,
-                        repeat=repeat or args.repeat, warmup=1, flops=flops,
+                        repeat=repeat or args.repeat, warmup=2, flops=flops,
                         matmul_size=args.matmul_size)
     r['name'] = name
     log(f'{name}: median {r["latency_s"]["median"]:.3f} s'
