@@ -70,6 +70,12 @@ def trigger_visualization_hook(cfg, args):
 
 def build_cfg(args):
     cfg = load_config(args)
+    # Testing needs no training parts. Dropping them also keeps mmseg's
+    # visualization hook (its ``step=runner.iter``) from building the train
+    # loop, i.e. the training dataset, which may not exist where one tests.
+    for key in ('train_dataloader', 'train_cfg', 'optim_wrapper',
+                'param_scheduler'):
+        cfg[key] = None
     if args.checkpoint.lower() == 'none':
         cfg.load_from = None
     else:
