@@ -3,10 +3,12 @@ from .checkpoint import (AtomicLocalBackend, UnsafeCheckpointError,
                          safe_torch_load)
 from .dist import prepare_distributed
 from .loops import PrecisionTestLoop
+from .visualization_hook import RunnerSegVisualizationHook
 from .vocabulary_hook import DatasetVocabularyHook
 
 __all__ = [
     'AtomicLocalBackend', 'UnsafeCheckpointError', 'find_resumable_checkpoint',
     'install_checkpoint_safety', 'safe_torch_load', 'prepare_distributed',
-    'DatasetVocabularyHook', 'PrecisionTestLoop'
+    'DatasetVocabularyHook', 'PrecisionTestLoop',
+    'RunnerSegVisualizationHook'
 ]
