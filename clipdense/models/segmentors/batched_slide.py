@@ -22,6 +22,8 @@ from torch import Tensor
 
 from clipdense.registry import MODELS
 
+from .labels_only import LabelsOnlyMixin
+
 
 def slide_windows(h_img: int, w_img: int, crop, stride) -> List[tuple]:
     """Window boxes ``(y1, y2, x1, x2)`` in mmseg's slide order.
@@ -96,6 +98,7 @@ class BatchedSlideMixin:
 
 
 @MODELS.register_module()
-class SlideBatchEncoderDecoder(BatchedSlideMixin, EncoderDecoder):
+class SlideBatchEncoderDecoder(LabelsOnlyMixin, BatchedSlideMixin, EncoderDecoder):
     """mmseg's ``EncoderDecoder`` with batched sliding-window inference
-    (``test_cfg.slide_batch_size``); identical otherwise."""
+    (``test_cfg.slide_batch_size``) and label-only whole-image prediction
+    (``test_cfg.labels_only``, :mod:`.labels_only`); identical otherwise."""

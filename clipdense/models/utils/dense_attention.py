@@ -172,6 +172,28 @@ class BlockOps:
             return x + (t if b.gamma_2 is None else b.gamma_2 * t)
         return x + b.ls_2(b.mlp(b.ln_2(x)))
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The block's own forward on batch-first tokens ``(B, N, C)``, with
+        the attention of open_clip ``ResidualAttentionBlock`` computed by
+        fused :func:`~torch.nn.functional.scaled_dot_product_attention`.
+
+        ``nn.MultiheadAttention``'s inference fast path materialises the
+        ``N x N`` attention matrix and its softmax; at ViT-B/16 512x512 (1025
+        tokens) the fused kernel makes a block about 1.25x faster on the CPU
+        (``tools/analysis_tools/speed_report.py``). Results equal the block's
+        to float rounding (tested). Other block kinds run their own forward
+        (timm's EVA attention is already fused)."""
+        b = self.block
+        if self.kind != 'openclip':
+            return b(x)
+        a = b.attn
+        y = b.ln_1(x)
+        q, k, v = self.qkv(y)
+        drop = a.dropout if (b.training and a.dropout) else 0.
+        o = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
+        x = x + b.ls_1(self.out(o, y))
+        return x + b.ls_2(b.mlp(b.ln_2(x)))
+
     # ------------------------------------------------------------------
     def value_path(self, x: torch.Tensor) -> torch.Tensor:
         """MaskCLIP's last-block value path: attention replaced by identity
