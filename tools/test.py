@@ -87,6 +87,12 @@ def build_cfg(args):
         cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
+    if not is_detection(cfg):
+        # test_cfg.slide_batch_size / labels_only switch mmseg's
+        # EncoderDecoder to SlideBatchEncoderDecoder (refused elsewhere)
+        from clipdense.models.segmentors.batched_slide import \
+            apply_inference_options
+        apply_inference_options(cfg.model)
     if args.precision != 'fp32':
         cfg.test_cfg = dict(
             type=('clipdense.' if is_detection(cfg) else '') +

@@ -73,9 +73,10 @@ def build_model(config: Union[str, Config], checkpoint: Optional[str] = None,
     if random_weights:
         cfg.model = Config(weights_off(cfg.model.to_dict()))
     if slide_batch_size is not None or labels_only:
-        if cfg.model.type in ('EncoderDecoder', 'mmseg.EncoderDecoder'):
-            cfg.model.type = 'SlideBatchEncoderDecoder'
-        cfg.model.setdefault('test_cfg', {})
+        # init_model switches mmseg's EncoderDecoder to
+        # SlideBatchEncoderDecoder for these options
+        if cfg.model.get('test_cfg') is None:
+            cfg.model.test_cfg = {}
     if slide_batch_size is not None:
         cfg.model.test_cfg['slide_batch_size'] = slide_batch_size
     if labels_only:
@@ -247,6 +248,43 @@ def benchmark_model(model, *, shape=(512, 512), batch: int = 1,
     return out
 
 
+def compare_latency(fns: Dict[str, Callable], *, repeat: int = 3,
+                    warmup: int = 1, device='cpu') -> Dict:
+    """Time several callables round-robin: each of ``repeat`` rounds runs
+    every callable once, in order. Returns ``times`` (seconds per round and
+    name) and, for every name after the first, ``ratio`` (the median over
+    rounds of first / this: > 1 means faster than the first) and
+    ``ratio_per_round``. Comparing within a round cancels the machine's slow
+    spells, which separate timings of the two would not."""
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            fns[name]()
+    synchronize(device)
+    times = {name: [] for name in names}
+    for _ in range(repeat):
+        for name in names:
+            times[name] += time_call(fns[name], repeat=1, warmup=0, device=device)
+    ref = names[0]
+    per_round = {name: [a / b for a, b in zip(times[ref], times[name])]
+                 for name in names[1:]}
+    return dict(times=times, ratio_per_round=per_round,
+                ratio={n: statistics.median(r) for n, r in per_round.items()})
+
+
+def latency_row(name: str, model, times: Sequence[float], *, shape,
+                batch: int = 1, precision: str = 'fp32', device='cpu') -> Dict:
+    """A :func:`format_table` row from times measured elsewhere (e.g. by
+    :func:`compare_latency`); no FLOPs or matmul reference."""
+    med = statistics.median(times)
+    return dict(name=name, params=sum(p.numel() for p in model.parameters()),
+                flops=None, shape=list(shape), batch=batch,
+                precision=precision, device=str(device),
+                latency_s=dict(median=med, min=min(times), max=max(times),
+                               all=list(times)),
+                throughput=batch / med, peak_memory_mb=peak_memory_mb(device))
+
+
 def pixel_agreement(model, inputs_list, *, precision: str, device) -> float:
     """Fraction of pixels whose argmax class is the same in ``precision``
     as in fp32, over a list of ``(inputs, samples)`` batches."""
@@ -278,7 +316,7 @@ def format_table(rows: List[Dict]) -> str:
                  f'{r["peak_memory_mb"]:.0f}',
                  '' if gf is None else
                  f'{r["achieved_flops_per_s"] / 1e9:.0f}',
-                 f'{r["matmul"]["flops_per_s"] / 1e9:.0f}',
+                 f'{r["matmul"]["flops_per_s"] / 1e9:.0f}' if r.get('matmul') else '',
                  '' if gf is None else f'{r["fraction_of_matmul"]:.2f}']
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)

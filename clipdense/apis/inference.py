@@ -92,8 +92,11 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
     from clipdense.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     init_default_scope(config.get('default_scope', 'clipdense'))
+    from clipdense.models.segmentors.batched_slide import \
+        apply_inference_options
     from clipdense.registry import MODELS
     config.model.train_cfg = None
+    apply_inference_options(config.model)
     model = MODELS.build(config.model)
     dataset_meta = None
     if checkpoint is not None:

@@ -467,3 +467,10 @@ def test_vit_fused_attention_equals_multihead_attention(monkeypatch):
     gf = fused.visual.transformer.resblocks[0].attn.in_proj_weight.grad
     gp = plain.visual.transformer.resblocks[0].attn.in_proj_weight.grad
     assert close(gf, gp, 1e-4)
+    # bf16 on the CPU: the block's own attention (faster there than the
+    # fused kernel)
+    fused.eval()
+    calls.clear()
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        fused(x)
+    assert calls

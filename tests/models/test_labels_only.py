@@ -152,3 +152,30 @@ def test_labels_only_refuses_slide_mode():
     inputs = torch.randn(1, 3, 128, 128)
     with pytest.raises(ValueError, match="labels_only needs mode='whole'"):
         model.predict(inputs, samples_for((128, 128), (128, 128), [0] * 4, (128, 128)))
+
+
+def test_options_switch_encoder_decoder_or_are_refused(tmp_path):
+    from clipdense.apis.inference import init_model
+    from clipdense.models.segmentors.batched_slide import \
+        apply_inference_options
+    cfg = Config.fromfile(CFG)
+    cfg.model.test_cfg = dict(mode='whole', labels_only=True)
+    assert cfg.model.type == 'EncoderDecoder'
+    apply_inference_options(cfg.model)
+    assert cfg.model.type == 'SlideBatchEncoderDecoder'
+    # init_model does it too: the option is not silently ignored
+    cfg = Config.fromfile(CFG)
+    cfg.model.test_cfg = dict(mode='whole', labels_only=True)
+    from clipdense.apis.benchmark import weights_off
+    cfg.model = Config(weights_off(cfg.model.to_dict()))
+    model = init_model(cfg)
+    assert type(model).__name__ == 'SlideBatchEncoderDecoder'
+    # a segmentor without the mixins refuses the options
+    for key, value in (('labels_only', True), ('slide_batch_size', 4)):
+        bad = dict(type='DenseCLIPSegmentor', test_cfg={key: value})
+        with pytest.raises(ValueError, match=f'test_cfg.{key}.*DenseCLIPSegmentor'):
+            apply_inference_options(bad)
+    # off / absent: untouched
+    plain = dict(type='EncoderDecoder', test_cfg=dict(mode='whole', labels_only=False))
+    apply_inference_options(plain)
+    assert plain['type'] == 'EncoderDecoder'

@@ -4,14 +4,17 @@ achieved FLOP/s as a fraction of a same-precision matmul timed in the same run.
     python tools/analysis_tools/benchmark.py CONFIG [CHECKPOINT]
         [--shape H W] [--device cpu|cuda:0] [--precision fp32|bf16|fp16]
         [--batch N] [--repeat 5] [--random-weights] [--slide-batch K]
-        [--vocabulary-size K] [--out result.json]
+        [--labels-only] [--vocabulary-size K] [--out result.json]
 
 ``--random-weights`` drops every ``pretrained`` reference (speed does not
 depend on the weights; nothing is downloaded). ``--slide-batch K`` runs K
 sliding windows per forward (configs in slide mode). ``--vocabulary-size``
 replaces an open-vocabulary model's classes by K synthetic names (to measure
 the per-image cost of large vocabularies; their text embeddings are computed
-once, before timing).
+once, before timing). ``--labels-only`` returns whole-image labels without
+the full-size logits (``test_cfg.labels_only``; see
+``clipdense/models/segmentors/labels_only.py``), which is what keeps large
+vocabularies cheap.
 """
 import argparse
 import json
@@ -34,6 +37,9 @@ def parse_args(argv=None):
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--random-weights', action='store_true')
     p.add_argument('--slide-batch', type=int, default=None)
+    p.add_argument('--labels-only', action='store_true',
+                   help='whole-image labels without full-size logits '
+                        '(test_cfg.labels_only)')
     p.add_argument('--vocabulary-size', type=int, default=None)
     p.add_argument('--matmul-size', type=int, default=2048)
     p.add_argument('--no-flops', action='store_true')
@@ -70,7 +76,8 @@ def main(argv=None):
     model = build_model(args.config, args.checkpoint, device=args.device,
                         random_weights=args.random_weights,
                         cfg_options=options,
-                        slide_batch_size=args.slide_batch)
+                        slide_batch_size=args.slide_batch,
+                        labels_only=args.labels_only)
     if args.vocabulary_size:
         from clipdense.apis.inference import set_model_vocabulary
         set_model_vocabulary(

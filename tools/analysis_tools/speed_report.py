@@ -96,15 +96,46 @@ def target_fp32_fraction(args, out):
         without_fused_attention=r_mha['fraction_of_matmul'], runs=[r, r_mha])
 
 
+def paired(fns, args, repeat=None):
+    """Round-robin timing of ``fns`` (name -> callable); see
+    clipdense.apis.benchmark.compare_latency."""
+    from clipdense.apis.benchmark import compare_latency
+    res = compare_latency(fns, repeat=repeat or args.repeat, warmup=1,
+                          device=args.device)
+    for name, r in res['ratio'].items():
+        log(f'paired: {list(fns)[0]} / {name} = {r:.3f} '
+            f'(rounds {[round(x, 3) for x in res["ratio_per_round"][name]]})')
+    return res
+
+
+def model_fn(model, shape, args, precision='fp32', labels_only=None):
+    from clipdense.apis.benchmark import make_inputs, predict_fn
+    import torch
+    torch.manual_seed(0)
+    inputs, samples = make_inputs(model, 1, shape, args.device)
+    run = predict_fn(model, inputs, samples, precision, args.device)
+    if labels_only is None:
+        return run
+
+    def with_option():
+        model.test_cfg['labels_only'] = labels_only
+        return run()
+    return with_option
+
+
 def target_bf16(args, out):
     shape = (s_(args, 512), s_(args, 512))
     r32, model = bench(MASKCLIP_VIT, 'MaskCLIP ViT-B/16 fp32', args,
                        shape=shape)
     r16, _ = bench(MASKCLIP_VIT, 'MaskCLIP ViT-B/16 bf16', args, shape=shape,
                    precision='bf16', model=model)
-    speedup = r32['latency_s']['median'] / r16['latency_s']['median']
+    pr = paired({'fp32': model_fn(model, shape, args),
+                 'bf16': model_fn(model, shape, args, 'bf16')}, args)
+    speedup = pr['ratio']['bf16']
     res = dict(target='bf16 >= 2x faster than fp32, >= 99% pixels agree',
-               speedup=speedup, runs=[r32, r16])
+               speedup=speedup,
+               speedup_per_round=[round(x, 3) for x in pr['ratio_per_round']['bf16']],
+               runs=[r32, r16])
     if osp.isfile(TINY_CLIP) and osp.isdir(osp.join(SYNTH_ROOT, 'flat')):
         res['agreement'] = synthetic_agreement(args)
         res['met'] = speedup >= 2 and res['agreement'] >= 0.99
@@ -149,46 +180,55 @@ def synthetic_agreement(args):
 
 
 def target_slide(args, out):
+    import torch
+
+    from clipdense.apis.benchmark import build_model, latency_row, make_inputs
     shape = (s_(args, 1024), s_(args, 2048))
     crop = s_(args, 512)
     stride = crop * 2 // 3
     opts = {'model.test_cfg': dict(mode='slide', crop_size=(crop, crop),
-                                   stride=(stride, stride))}
-    repeat = 1 if args.quick else 2
-    r1, _ = bench(MASKCLIP_VIT, 'MaskCLIP ViT-B/16 slide, mmseg loop', args,
-                  shape=shape, cfg_options=opts, repeat=repeat, flops=False)
-    rb, model = bench(MASKCLIP_VIT, 'MaskCLIP ViT-B/16 slide, batched x6',
-                      args, shape=shape, cfg_options=opts, repeat=repeat,
-                      slide_batch=6, flops=False)
-    # identical results (same random input through both paths)
-    import torch
-
-    from clipdense.apis.benchmark import build_model, make_inputs
+                                   stride=(stride, stride)),
+            'model.decode_head.text_encoder.templates': 'single'}
     ref = build_model(MASKCLIP_VIT, device=args.device, random_weights=True,
-                      cfg_options=dict(opts, **{
-                          'model.decode_head.text_encoder.templates':
-                          'single'}))
-    ref.load_state_dict(model.state_dict())
+                      cfg_options=opts)
+    model = build_model(MASKCLIP_VIT, device=args.device, random_weights=True,
+                        cfg_options=opts, slide_batch_size=6)
+    model.load_state_dict(ref.state_dict())
+    # identical results (same random input through both paths)
     inputs, samples = make_inputs(model, 1, shape, args.device)
     with torch.no_grad():
         a = ref.predict(inputs, [s.clone() for s in samples])[0]
         b = model.predict(inputs, [s.clone() for s in samples])[0]
     diff = (a.seg_logits.data - b.seg_logits.data).abs().max().item()
     same = (a.pred_sem_seg.data == b.pred_sem_seg.data).float().mean().item()
-    speedup = r1['latency_s']['median'] / rb['latency_s']['median']
+    names = ('MaskCLIP ViT-B/16 slide, mmseg loop',
+             'MaskCLIP ViT-B/16 slide, batched x6')
+    pr = paired({names[0]: model_fn(ref, shape, args),
+                 names[1]: model_fn(model, shape, args)}, args,
+                repeat=1 if args.quick else 3)
+    speedup = pr['ratio'][names[1]]
+    rows = [latency_row(n, m, pr['times'][n], shape=shape, device=args.device)
+            for n, m in zip(names, (ref, model))]
+    n_windows = len(__import__('clipdense.models.segmentors.batched_slide',
+                               fromlist=['slide_windows']).slide_windows(
+        shape[0], shape[1], (crop, crop), (stride, stride)))
     out['slide'] = dict(
         target='batched slide >= 1.3x faster than mmseg one-window slide',
-        speedup=speedup, met=speedup >= 1.3, max_abs_logit_diff=diff,
-        pixel_agreement=same, runs=[r1, rb])
+        speedup=speedup, met=speedup >= 1.3,
+        speedup_per_round=[round(x, 3) for x in pr['ratio_per_round'][names[1]]],
+        windows=n_windows, max_abs_logit_diff=diff, pixel_agreement=same,
+        runs=rows)
 
 
 def target_san(args, out):
     shape = (s_(args, 640), s_(args, 640))
     rows = []
-    rs, _ = bench(mmseg_config(SAN_VIT), "mmseg SAN ViT-B/16 (171 classes)", args,
-                  shape=shape, cfg_options={'model.pretrained': None},
-                  flops=False)
+    san_name = 'mmseg SAN ViT-B/16 (171 classes)'
+    rs, san = bench(mmseg_config(SAN_VIT), san_name, args,
+                    shape=shape, cfg_options={'model.pretrained': None},
+                    flops=False)
     rows.append(rs)
+    fns = {san_name: model_fn(san, shape, args)}
     # DenseCLIP's neck and head are sized for its 150 training classes (it
     # can rename classes, not change their number): timed with those
     for cfg, name, k in (
@@ -197,56 +237,72 @@ def target_san(args, out):
              None)):
         if not osp.isfile(cfg):
             continue
-        r, _ = bench(cfg, name, args, shape=shape, flops=False,
+        r, m = bench(cfg, name, args, shape=shape, flops=False,
                      vocabulary_size=k)
-        r['ratio_to_san'] = rs['latency_s']['median'] / \
-            r['latency_s']['median']
         rows.append(r)
+        fns[name] = model_fn(m, shape, args)
+    # SAN / clipdense latency, round-robin (> 1: clipdense faster)
+    pr = paired(fns, args)
+    for r in rows[1:]:
+        r['ratio_to_san'] = pr['ratio'][r['name']]
     out['san'] = dict(
         target='reported: SAN latency / clipdense latency, same run '
                '(> 1: clipdense faster)', runs=rows)
 
 
 def target_vocabulary(args, out):
-    """20 vs 1000 classes, MaskCLIP ViT-B/16 at 512, one model: mmseg's
+    """20 vs 1000 classes, MaskCLIP ViT-B/16 at 512, same weights: mmseg's
     predict (full-size logits) and ``test_cfg.labels_only`` (labels from the
-    head's logits, clipdense.models.utils.label_argmax). The target is read
-    on the latter; the former shows what it removes. Also the pixel
-    agreement of the two paths at 1000 classes."""
-    from clipdense.apis.benchmark import build_model, make_inputs, predict_fn
+    head's logits, clipdense.models.utils.label_argmax), all four timed
+    round-robin. The target is read on labels_only; the full-logits growth
+    shows what it removes. Also the pixel agreement of the two paths at 1000
+    classes."""
+    from clipdense.apis.benchmark import build_model, latency_row
+    from clipdense.apis.inference import set_model_vocabulary
     shape = (s_(args, 512), s_(args, 512))
     big_k = 100 if args.quick else 1000
-    runs, lat = [], {}
-    model = build_model(MASKCLIP_VIT, device=args.device, random_weights=True,
+    models = {}
+    for k in (20, big_k):
+        m = build_model(MASKCLIP_VIT, device=args.device, random_weights=True,
                         cfg_options={'model.decode_head.text_encoder.templates':
                                      'single'}, labels_only=True)
+        if models:
+            m.load_state_dict(models[20].state_dict())
+        set_model_vocabulary(m, [f'object number {i}' for i in range(k)])
+        models[k] = m
+    fns, owners = {}, {}
     for labels_only in (False, True):
         tag = 'labels_only' if labels_only else 'full logits'
         for k in (20, big_k):
-            model.test_cfg['labels_only'] = labels_only
-            r, _ = bench(MASKCLIP_VIT,
-                         f'MaskCLIP ViT-B/16, {k} classes, {tag}', args,
-                         shape=shape, vocabulary_size=k, flops=False,
-                         model=model)
-            runs.append(r)
-            lat[(labels_only, k)] = r['latency_s']['median']
+            name = f'MaskCLIP ViT-B/16, {k} classes, {tag}'
+            fns[name] = model_fn(models[k], shape, args, labels_only=labels_only)
+            owners[name] = models[k]
+    names = list(fns)
+    pr = paired(fns, args)
+    times = pr['times']
+    import statistics
+
+    def growth(a, b):
+        return statistics.median([tb / ta for ta, tb in zip(times[a], times[b])]) - 1
     same = total = 0
     for seed in range(3):
-        inputs, samples = make_inputs(model, 1, shape, args.device, seed=seed)
+        from clipdense.apis.benchmark import make_inputs, predict_fn
+        inputs, samples = make_inputs(models[big_k], 1, shape, args.device, seed=seed)
         preds = []
         for labels_only in (False, True):
-            model.test_cfg['labels_only'] = labels_only
-            preds.append(predict_fn(model, inputs, samples, 'fp32',
+            models[big_k].test_cfg['labels_only'] = labels_only
+            preds.append(predict_fn(models[big_k], inputs, samples, 'fp32',
                                     args.device)()[0].pred_sem_seg.data)
         same += (preds[0] == preds[1]).sum().item()
         total += preds[0].numel()
-    growth = lat[(True, big_k)] / lat[(True, 20)] - 1
+    g = growth(names[2], names[3])
     out['vocabulary'] = dict(
         target='per-image cost grows < 10% from 20 to 1000 classes',
-        growth=growth, met=growth < 0.10,
-        growth_full_logits=lat[(False, big_k)] / lat[(False, 20)] - 1,
+        growth=g, met=g < 0.10,
+        growth_full_logits=growth(names[0], names[1]),
         labels_only_vs_full_agreement=same / max(total, 1),
-        runs=runs)
+        runs=[latency_row(n, owners[n], times[n], shape=shape, device=args.device)
+              for n in names])
 
 
 TARGETS = dict(fp32=target_fp32_fraction, bf16=target_bf16,

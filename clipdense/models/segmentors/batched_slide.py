@@ -102,3 +102,35 @@ class SlideBatchEncoderDecoder(LabelsOnlyMixin, BatchedSlideMixin, EncoderDecode
     """mmseg's ``EncoderDecoder`` with batched sliding-window inference
     (``test_cfg.slide_batch_size``) and label-only whole-image prediction
     (``test_cfg.labels_only``, :mod:`.labels_only`); identical otherwise."""
+
+
+#: test_cfg options that need the mixins of :class:`SlideBatchEncoderDecoder`
+FAST_INFERENCE_KEYS = {'slide_batch_size': BatchedSlideMixin,
+                       'labels_only': LabelsOnlyMixin}
+
+
+def apply_inference_options(model_cfg) -> None:
+    """Make ``test_cfg.slide_batch_size`` / ``test_cfg.labels_only`` take
+    effect, in place: mmseg's ``EncoderDecoder`` becomes
+    :class:`SlideBatchEncoderDecoder` (the same model otherwise); a
+    segmentor without the matching mixin is refused, so an option is never
+    silently ignored. Called by ``init_model`` and ``tools/test.py``."""
+    test_cfg = model_cfg.get('test_cfg') or {}
+    wanted = [k for k in FAST_INFERENCE_KEYS
+              if test_cfg.get(k) not in (None, False)]
+    if not wanted:
+        return
+    kind = model_cfg.get('type')
+    if kind in ('EncoderDecoder', 'mmseg.EncoderDecoder'):
+        model_cfg['type'] = 'SlideBatchEncoderDecoder'
+        return
+    cls = kind if isinstance(kind, type) else None
+    if cls is None and isinstance(kind, str):
+        from mmseg.registry import MODELS as MMSEG_MODELS
+        cls = MODELS.get(kind) or MMSEG_MODELS.get(kind.split('.')[-1])
+    for key in wanted:
+        if cls is None or not issubclass(cls, FAST_INFERENCE_KEYS[key]):
+            raise ValueError(
+                f'test_cfg.{key} is set but the segmentor {kind!r} does not '
+                f'support it (mmseg EncoderDecoder configs and '
+                f'SlideBatchEncoderDecoder do); remove test_cfg.{key}')
