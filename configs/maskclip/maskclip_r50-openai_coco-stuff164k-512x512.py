@@ -8,6 +8,6 @@ model = dict(
         arch='RN50',
         pretrained='openai',
         out_indices=(3, ),
-        joint_outputs=('value', ),
+        joint_outputs=('value', 'keys'),  # 'keys' for key smoothing (ks_thresh)
         freeze='all'),
     decode_head=dict(text_encoder=dict(arch='RN50')))

@@ -89,6 +89,43 @@ def test_resnet_value_path_ignores_positions_and_other_pixels():
     assert torch.allclose(joint['value'][0, :, 1, 2], one, atol=1e-5)
 
 
+def test_resnet_keys_and_vv_outputs():
+    """'keys' (MaskCLIP key smoothing on ResNets: k_proj per position) and
+    'vv' (AnoVL's V-V attention over the attention pool, with positions)."""
+    from clipdense.models.utils.anomaly_features import attnpool_vv
+    torch.manual_seed(0)
+    bb = OpenCLIPResNet(RN, out_indices=(3,), joint_outputs=('keys', 'vv')).eval()
+    x = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        c5, joint = bb(x)
+        ap = bb.visual.attnpool
+        key = ap.k_proj(c5[1, :, 1, 2])
+        vv = attnpool_vv(ap, c5, bb.pos_table(*c5.shape[-2:]))
+    assert list(joint) == ['keys', 'vv']
+    assert tuple(joint['keys'].shape) == (2, c5.shape[1], 2, 3)
+    assert torch.allclose(joint['keys'][1, :, 1, 2], key, atol=1e-5)
+    assert isinstance(joint['vv'], tuple) and len(joint['vv']) == 1
+    assert tuple(joint['vv'][0].shape) == (2, bb.embed_dim, 2, 3)
+    assert torch.allclose(joint['vv'][0], vv, atol=1e-5)
+
+
+def test_maskclip_key_smoothing_with_a_resnet():
+    """Key smoothing from a config on a ResNet (keys from the backbone)."""
+    from clipdense.models.decode_heads import MaskCLIPHead
+    torch.manual_seed(0)
+    bb = OpenCLIPResNet(RN, out_indices=(3,), joint_outputs=('value', 'keys')).eval()
+    head = MaskCLIPHead(text_encoder=dict(type='OpenCLIPTextEncoder', arch=RN),
+                        vocabulary=['a', 'b', 'c'], num_classes=3,
+                        ks_thresh=1.0).eval()
+    with torch.no_grad():
+        feats = bb(torch.randn(1, 3, 64, 96))
+        smoothed = head(feats)
+        head.ks_thresh = 0.0
+        plain = head(feats)
+    assert smoothed.shape == plain.shape == (1, 3, 2, 3)
+    assert not torch.allclose(smoothed, plain)
+
+
 def test_resnet_pos_table_cached_per_size():
     bb = OpenCLIPResNet(RN, joint_outputs=('dense',)).eval()
     cache = bb._size_cache
@@ -137,7 +174,7 @@ def test_resnet_too_small_and_wrong_tower():
     with pytest.raises(ValueError, match='not a CLIP ResNet'):
         OpenCLIPResNet(VIT16)
     with pytest.raises(ValueError, match='joint_outputs'):
-        OpenCLIPResNet(RN, joint_outputs=('keys',))
+        OpenCLIPResNet(RN, joint_outputs=('queries',))
 
 
 def test_unknown_arch_lists_close_names():

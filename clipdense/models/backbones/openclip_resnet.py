@@ -4,6 +4,7 @@ from typing import Optional, Sequence
 import torch
 
 from clipdense.registry import MODELS
+from ..utils.anomaly_features import attnpool_vv
 from ..utils.dense_attention import attnpool_dense, attnpool_value
 from ..utils.pos_embed import resize_pos_table
 from .openclip_base import OpenCLIPVisualBase
@@ -28,6 +29,11 @@ class OpenCLIPResNet(OpenCLIPVisualBase):
     * ``'value'``: MaskCLIP's dense features (Zhou et al., ECCV 2022,
       Sec. 3.1): ``c_proj(v_proj(x))`` per position, query/key and the
       positional table dropped.
+    * ``'keys'``: the attention pool's keys ``k_proj(x)`` per position, what
+      MaskCLIP's key smoothing compares for its ResNets.
+    * ``'vv'``: the V-V attention of CLIP Surgery / AnoVL (Deng et al.,
+      2023) over the attention pool, ``c_proj(softmax(v v^T) v)`` with the
+      positional table; a one-element tuple, as the ViT's one-per-tap tuple.
 
     Any input of at least 32x32 works, non-square included. The attention
     pool's positional table is resized bicubically from the trained grid
@@ -44,7 +50,7 @@ class OpenCLIPResNet(OpenCLIPVisualBase):
             See :mod:`clipdense.models.utils.clip_loading`.
         out_indices (Sequence[int]): stages (0-3) whose maps are returned.
         joint_outputs (Sequence[str]): any of ``'global'``, ``'dense'``,
-            ``'value'``.
+            ``'value'``, ``'keys'``, ``'vv'``.
         freeze (str): ``'none'``, ``'all'`` (tower frozen, BN statistics
             fixed) or ``'all_but_norms'`` (only BN layers and the positional
             table trainable).
@@ -65,7 +71,7 @@ class OpenCLIPResNet(OpenCLIPVisualBase):
         embed_dim (int): joint-space dimension ``D``.
     """
 
-    JOINT_OUTPUTS = ('global', 'dense', 'value')
+    JOINT_OUTPUTS = ('global', 'dense', 'value', 'keys', 'vv')
 
     def __init__(self, arch: str = 'RN50', pretrained: Optional[str] = None, *,
                  out_indices: Sequence[int] = (0, 1, 2, 3),
@@ -139,6 +145,8 @@ class OpenCLIPResNet(OpenCLIPVisualBase):
             * ``'global'``: ``(B, D)``
             * ``'dense'``: ``(B, D, h, w)``
             * ``'value'``: ``(B, D, h, w)``
+            * ``'keys'``: ``(B, C, h, w)``, ``C`` the C5 width
+            * ``'vv'``: a one-element tuple of ``(B, D, h, w)``
         """
         self._check_image(x, 32, 'the ResNet stride')
         v = self.visual
@@ -162,4 +170,8 @@ class OpenCLIPResNet(OpenCLIPVisualBase):
                 joint['dense'] = dense
         if 'value' in self.joint_outputs:
             joint['value'] = attnpool_value(v.attnpool, x)
+        if 'keys' in self.joint_outputs:
+            joint['keys'] = v.attnpool.k_proj(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        if 'vv' in self.joint_outputs:
+            joint['vv'] = (attnpool_vv(v.attnpool, x, self.pos_table(*x.shape[-2:])), )
         return tuple(feats) + ({k: joint[k] for k in self.joint_outputs},)

@@ -82,10 +82,10 @@ class MaskCLIPHead(BaseDecodeHead):
       classes that are "everywhere a little and nowhere confidently".
     * ``ks_thresh`` (key smoothing): a pixel whose highest probability is
       below ``ks_thresh`` gets the class distribution ``S @ P``, with ``S``
-      the cosine similarities between the last block's keys (L2-normalised
-      over channels; no softmax, as in MaskCLIP) and ``P`` the
-      probabilities of all pixels. Needs ``'keys'`` in the backbone's
-      ``joint_outputs`` (ViT backbones only). The smoothed scores are
+      the cosine similarities between the last block's keys (ViT) or the
+      attention pool's keys ``k_proj(x)`` (ResNet; L2-normalised over
+      channels; no softmax, as in MaskCLIP) and ``P`` the probabilities of
+      all pixels. Needs ``'keys'`` in the backbone's ``joint_outputs``. The smoothed scores are
       shifted and rescaled per pixel to a distribution (same argmax).
       ``ks_thresh=1.0`` smooths
       every pixel (MaskCLIP's commented-out setting). (MaskCLIP's code
@@ -249,7 +249,8 @@ class MaskCLIPHead(BaseDecodeHead):
             keys = joint.get('keys')
             if keys is None:
                 raise KeyError("key smoothing (ks_thresh > 0) needs 'keys' in the "
-                               "backbone's joint_outputs (ViT backbones only)")
+                               "backbone's joint_outputs (OpenCLIPViT and "
+                               "OpenCLIPResNet provide it)")
         return self.refine(logits, keys)
 
     def refine(self, logits: torch.Tensor,
