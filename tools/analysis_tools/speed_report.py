@@ -314,7 +314,14 @@ def write_report(out, path, command):
     lines = ['# Speed report (issue 13)', '',
              f'Command: `{command}`', '',
              f'Device: {out["device"]}, torch threads: {out["threads"]}. '
-             'Random weights for timing; ratios are from one run.', '']
+             'Random weights for timing; ratios are from one run.', '',
+             'Every target is read on a paired ratio: the two (or more) '
+             'models run round-robin, the ratio is taken within each round '
+             'and the median over rounds is reported (``*_per_round`` '
+             'lists them); the FLOP/s fraction pairs each model run with '
+             'matmuls timed right after it. The tables\' absolute times are '
+             'separate runs and can disagree with the paired ratios: this '
+             'machine\'s speed drifts by tens of percent within minutes.', '']
     for key, res in out.items():
         if not isinstance(res, dict) or 'runs' not in res:
             continue
