@@ -8,7 +8,7 @@ after warm-up; throughput; peak memory (CUDA: peak allocated; CPU: the
 process' peak resident set, which includes the interpreter and libraries);
 and the achieved FLOP/s as a fraction of a square matmul in the same
 precision, timed in the same run, so that the ratio holds on a noisy machine:
-the matmul runs between the model's runs (:func:`paired_times`) and the
+the matmul runs between the model's runs (:func:`compare_latency`) and the
 reported fraction is the median of the per-round ratios
 (``fraction_best_vs_best``, the model's best run against the matmul's best,
 is reported too).
@@ -145,14 +145,11 @@ def count_flops(fn: Callable) -> int:
 
 def matmul_ceiling(*, size: int = 2048, precision: str = 'fp32',
                    device='cpu', repeat: int = 5) -> Dict[str, float]:
-    """FLOP/s of a ``size`` x ``size`` matmul in ``precision`` (the
-    reference the model's achieved FLOP/s is divided by)."""
-    dtype = dict(fp32=torch.float32, bf16=torch.bfloat16,
-                 fp16=torch.float16)[precision]
-    g = torch.Generator().manual_seed(0)
-    a = torch.randn(size, size, generator=g).to(device=device, dtype=dtype)
-    b = torch.randn(size, size, generator=g).to(device=device, dtype=dtype)
-    times = time_call(lambda: a @ b, repeat=repeat, warmup=2, device=device)
+    """FLOP/s of a ``size`` x ``size`` matmul in ``precision`` (best of
+    ``repeat``; :func:`benchmark_model` times it between the model's runs
+    instead)."""
+    times = time_call(_matmul_fn(size, precision, device), repeat=repeat,
+                      warmup=2, device=device)
     best = min(times)
     return dict(size=size, precision=precision, seconds=best,
                 flops_per_s=2 * size ** 3 / best)
@@ -165,26 +162,6 @@ def _matmul_fn(size: int, precision: str, device) -> Callable:
     a = torch.randn(size, size, generator=g).to(device=device, dtype=dtype)
     b = torch.randn(size, size, generator=g).to(device=device, dtype=dtype)
     return lambda: a @ b
-
-
-def paired_times(fn: Callable, ref: Callable, *, repeat: int, warmup: int,
-                 device, ref_calls: int = 3):
-    """Time ``fn`` and a reference ``ref`` in alternation: each of
-    ``repeat`` rounds runs ``fn`` once, then ``ref`` ``ref_calls`` times
-    (their median is the round's reference time). Returns the two lists of
-    per-round seconds; a ratio taken round by round cancels the machine's
-    slow spells (other tenants, clock changes), which a model timed first and
-    a matmul timed afterwards would not."""
-    for _ in range(warmup):
-        fn()
-        ref()
-    synchronize(device)
-    times, ref_times = [], []
-    for _ in range(repeat):
-        times += time_call(fn, repeat=1, warmup=0, device=device)
-        ref_times.append(statistics.median(
-            time_call(ref, repeat=ref_calls, warmup=0, device=device)))
-    return times, ref_times
 
 
 def peak_memory_mb(device) -> float:
@@ -220,8 +197,12 @@ def benchmark_model(model, *, shape=(512, 512), batch: int = 1,
     # pick other attention kernels, which would change the count)
     n_flops = count_flops(predict_fn(model, inputs, samples, 'fp32',
                                      device)) if flops else None
-    times, mm_times = paired_times(run, _matmul_fn(matmul_size, precision, device),
-                                   repeat=repeat, warmup=warmup, device=device)
+    # the matmul runs right after the model in every round (3 calls, their
+    # median): a slow spell of the machine slows both
+    timed = compare_latency(
+        {'model': run, 'matmul': _matmul_fn(matmul_size, precision, device)},
+        repeat=repeat, warmup=warmup, device=device, calls={'matmul': 3})
+    times, mm_times = timed['times']['model'], timed['times']['matmul']
     med = statistics.median(times)
     mm_flops = 2 * matmul_size ** 3
     ceiling = dict(size=matmul_size, precision=precision,
@@ -249,14 +230,17 @@ def benchmark_model(model, *, shape=(512, 512), batch: int = 1,
 
 
 def compare_latency(fns: Dict[str, Callable], *, repeat: int = 3,
-                    warmup: int = 1, device='cpu') -> Dict:
+                    warmup: int = 1, device='cpu',
+                    calls: Optional[Dict[str, int]] = None) -> Dict:
     """Time several callables round-robin: each of ``repeat`` rounds runs
-    every callable once, in order. Returns ``times`` (seconds per round and
-    name) and, for every name after the first, ``ratio`` (the median over
-    rounds of first / this: > 1 means faster than the first) and
+    every callable in order, once (or ``calls[name]`` times, their median
+    being the round's time). Returns ``times`` (seconds per round and name)
+    and, for every name after the first, ``ratio`` (the median over rounds
+    of first / this: > 1 means faster than the first) and
     ``ratio_per_round``. Comparing within a round cancels the machine's slow
     spells, which separate timings of the two would not."""
     names = list(fns)
+    calls = calls or {}
     for _ in range(warmup):
         for name in names:
             fns[name]()
@@ -264,7 +248,8 @@ def compare_latency(fns: Dict[str, Callable], *, repeat: int = 3,
     times = {name: [] for name in names}
     for _ in range(repeat):
         for name in names:
-            times[name] += time_call(fns[name], repeat=1, warmup=0, device=device)
+            times[name].append(statistics.median(time_call(
+                fns[name], repeat=calls.get(name, 1), warmup=0, device=device)))
     ref = names[0]
     per_round = {name: [a / b for a, b in zip(times[ref], times[name])]
                  for name in names[1:]}

@@ -183,6 +183,7 @@ def target_slide(args, out):
     import torch
 
     from clipdense.apis.benchmark import build_model, latency_row, make_inputs
+    from clipdense.models.segmentors.batched_slide import slide_windows
     shape = (s_(args, 1024), s_(args, 2048))
     crop = s_(args, 512)
     stride = crop * 2 // 3
@@ -209,9 +210,8 @@ def target_slide(args, out):
     speedup = pr['ratio'][names[1]]
     rows = [latency_row(n, m, pr['times'][n], shape=shape, device=args.device)
             for n, m in zip(names, (ref, model))]
-    n_windows = len(__import__('clipdense.models.segmentors.batched_slide',
-                               fromlist=['slide_windows']).slide_windows(
-        shape[0], shape[1], (crop, crop), (stride, stride)))
+    n_windows = len(slide_windows(shape[0], shape[1], (crop, crop),
+                                  (stride, stride)))
     out['slide'] = dict(
         target='batched slide >= 1.3x faster than mmseg one-window slide',
         speedup=speedup, met=speedup >= 1.3,
@@ -257,7 +257,10 @@ def target_vocabulary(args, out):
     round-robin. The target is read on labels_only; the full-logits growth
     shows what it removes. Also the pixel agreement of the two paths at 1000
     classes."""
-    from clipdense.apis.benchmark import build_model, latency_row
+    import statistics
+
+    from clipdense.apis.benchmark import (build_model, latency_row,
+                                          make_inputs, predict_fn)
     from clipdense.apis.inference import set_model_vocabulary
     shape = (s_(args, 512), s_(args, 512))
     big_k = 100 if args.quick else 1000
@@ -280,13 +283,11 @@ def target_vocabulary(args, out):
     names = list(fns)
     pr = paired(fns, args)
     times = pr['times']
-    import statistics
 
     def growth(a, b):
         return statistics.median([tb / ta for ta, tb in zip(times[a], times[b])]) - 1
     same = total = 0
     for seed in range(3):
-        from clipdense.apis.benchmark import make_inputs, predict_fn
         inputs, samples = make_inputs(models[big_k], 1, shape, args.device, seed=seed)
         preds = []
         for labels_only in (False, True):
