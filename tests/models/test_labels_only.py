@@ -9,7 +9,7 @@ from mmengine.config import Config
 from mmseg.structures import SegDataSample
 
 from clipdense.apis.benchmark import build_model
-from clipdense.models.utils.label_argmax import (bilinear_argmax,
+from clipdense.models.utils.label_argmax import (_lerp_axis, bilinear_argmax,
                                                  mmseg_resize_matrices,
                                                  resize_matrix,
                                                  upsample_argmax_reference)
@@ -83,6 +83,44 @@ def test_bilinear_argmax_small_chunks_and_tiles():
     ref = upsample_argmax_reference(low, ay, ax)
     for tile in (2, 4, 16):
         assert torch.equal(bilinear_argmax(low, ay, ax, tile=tile, chunk=999), ref)
+
+
+@pytest.mark.parametrize('geometry', [
+    ((8, 8), (128, 128), [0, 0, 0, 0], (128, 128)),
+    ((8, 8), (512, 512), [0, 0, 0, 0], (512, 512)),
+    ((7, 9), (112, 144), [0, 16, 0, 16], (96, 128)),
+    ((1, 5), (16, 80), [0, 0, 0, 0], (16, 80)),
+])
+def test_bilinear_argmax_ties_go_to_the_first_class(geometry):
+    """mmseg's argmax keeps the first of equal classes. With integer logits
+    and power-of-two scales every value is exact, so ties are real: a
+    duplicated class and integer logits must give the reference's labels."""
+    low_hw, pad_hw, padding, ori_hw = geometry
+    ay, ax = mmseg_resize_matrices(low_hw, pad_hw, padding, ori_hw)
+    for seed in range(3):
+        low = smooth_logits(40, *low_hw, seed, 2.0)
+        low[17] = low[5]  # a class listed twice: 5 wins, never 17
+        low[3] = low[30]
+        labels = bilinear_argmax(low, ay, ax)
+        assert torch.equal(labels, upsample_argmax_reference(low, ay, ax))
+        assert not (labels == 17).any() and not (labels == 30).any()
+        low = low.round()
+        assert torch.equal(bilinear_argmax(low, ay, ax),
+                           upsample_argmax_reference(low, ay, ax))
+
+
+def test_single_resize_tiles_share_grid_corners():
+    """One resize (crops, flips): tiles between shared corners on a grid of
+    the input axis; a second resize: tiles with their own corners."""
+    ay, _ = mmseg_resize_matrices((32, 32), (512, 512), [0] * 4, (512, 512))
+    axis = _lerp_axis(ay, 8)
+    assert axis is not None and axis.shared
+    # spacing 1/2 of a 16x upsampling: 62 tiles of at most 10 distinct rows
+    assert axis.nt == 62 and axis.rows.shape[1] <= 10
+    # the 8 clamped rows at each border are computed once
+    assert axis.n_rows == 512 - 14 and torch.equal(axis.inv[:8], torch.zeros(8, dtype=torch.long))
+    ay2, _ = mmseg_resize_matrices((9, 13), (144, 208), [0, 5, 0, 3], (90, 130))
+    assert _lerp_axis(ay2, 8) is None
 
 
 def test_one_class_and_flat_logits():
