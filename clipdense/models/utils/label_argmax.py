@@ -16,7 +16,7 @@ them by pushing an identity through the very resize calls mmseg makes).
 ``z[c]`` is bilinear between its values at the tile's four corners. A class
 that another class beats at all four corners beats nowhere in the tile, so
 after comparing all classes at the corners only a handful per tile remain
-(about 17 of 1,000 in a 9x9 tile for the near-uniform, noisy logits of a
+(about 22 of 1,000 in a 9x9 tile for the near-uniform, noisy logits of a
 random-weight MaskCLIP ViT-B/16 at 512x512), and only those are evaluated
 per pixel. The result is mmseg's labels, ties included (the first of equal
 classes), up to float rounding at near-ties, in time that barely grows
@@ -211,16 +211,15 @@ def bilinear_argmax(logits: Tensor, ay: Tensor, ax: Tensor, *,
     The output is cut into tiles (about ``tile`` x ``tile`` pixels) over
     which every class's value is bilinear in the two tile coordinates:
     ``z_c = w . V_c`` with ``V_c`` its values at the tile's four corners and
-    ``w`` convex weights. A class ``c`` whose corner values are all at most
-    those of another class ``r`` (and lower, or ``r < c``: mmseg's argmax
-    keeps the first of equal classes) can win no pixel of the tile. Every
-    class is compared at the corners with the class best at the tile's
-    centre (those strictly below it at all four go); the survivors with the
-    centre's and each corner's best class, ties included. Tiles left with
-    one class are labelled at once; in the others each pixel evaluates its
-    tile's few remaining classes. Rounding: the evaluation interpolates
-    the corner values, so a near-tie within float precision may go either
-    way, as between mmseg's own resize and a dense einsum.
+    ``w`` convex weights. A class whose corner values are all below those
+    of another class can win no pixel of the tile. Every class is compared
+    at the corners with the class best at the tile's centre, the survivors
+    with each corner's best class. Tiles left with one class are labelled
+    at once; in the others each pixel evaluates its tile's few remaining
+    classes, and of equal values the first class wins, as in mmseg's
+    argmax. Rounding: the evaluation interpolates the corner values, so a
+    near-tie within float precision may go either way, as between mmseg's
+    own resize and a dense einsum.
 
     Args:
         logits (Tensor): ``(K, h, w)``.
@@ -308,10 +307,12 @@ def _label_tiles(lt, k, w, yax, t0, t1, cx, ox, ntx, fx, fy, ty_len, tx_len):
     ptile = pty * ntx + ptx
     v = torch.stack([flat[((pty + dy) * width + ptx + dx) * k + pc]
                      for dy, dx in offs], dim=1)  # (P, 4)
-    # the survivors against all references, ties to the lower class index
-    margin = (ref_v.view(n * ntx, -1, 4)[ptile] - v[:, None, :]).amin(dim=2)
-    rp = refs.view(n * ntx, -1)[ptile]
-    alive = ~((margin > 0) | ((margin >= 0) & (rp < pc[:, None]))).any(dim=1)
+    # the survivors against each corner's best class: strictly below it at
+    # all four corners goes (a class that only ties stays: the evaluation
+    # below keeps the first of equal classes)
+    margin = (ref_v[:, :, 1:].reshape(n * ntx, 16)[ptile].view(-1, 4, 4)
+              - v[:, None, :]).amin(dim=2)
+    alive = ~(margin > 0).any(dim=1)
     ptile, pc, v = ptile[alive], pc[alive], v[alive]
     npx = ty_len * tx_len
     # (every tile keeps at least one class: a reference no other dominates)
@@ -339,7 +340,7 @@ def _label_tiles(lt, k, w, yax, t0, t1, cx, ox, ntx, fx, fy, ty_len, tx_len):
         top = torch.addcmul(v00, u, v01 - v00)  # (t, Tx, m)
         bottom = torch.addcmul(v10, u, v11 - v10)
         z = torch.addcmul(top[:, None], s, (bottom - top)[:, None])  # (t, Ty, Tx, m)
-        win = z.view(-1, npx, m).argmax(dim=2)
+        win = z.view(-1, npx, m).max(dim=2).indices  # the first of equal
         labels[tb] = pc[idx].gather(1, win)
     return labels
 
