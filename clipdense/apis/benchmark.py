@@ -231,11 +231,14 @@ def benchmark_model(model, *, shape=(512, 512), batch: int = 1,
 
 def compare_latency(fns: Dict[str, Callable], *, repeat: int = 3,
                     warmup: int = 1, device='cpu',
-                    calls: Optional[Dict[str, int]] = None) -> Dict:
+                    calls: Optional[Dict[str, int]] = None,
+                    alternate: bool = False) -> Dict:
     """Time several callables round-robin: each of ``repeat`` rounds runs
-    every callable in order, once (or ``calls[name]`` times, their median
-    being the round's time). Returns ``times`` (seconds per round and name)
-    and, for every name after the first, ``ratio`` (the median over rounds
+    every callable in order (reversed in every other round with
+    ``alternate``, which cancels a steady drift of the machine's speed),
+    once (or ``calls[name]`` times, their median being the round's time).
+    Returns ``times`` (seconds per round and name) and, for every name
+    after the first, ``ratio`` (the median over rounds
     of first / this: > 1 means faster than the first) and
     ``ratio_per_round``. Comparing within a round cancels the machine's slow
     spells, which separate timings of the two would not."""
@@ -246,8 +249,8 @@ def compare_latency(fns: Dict[str, Callable], *, repeat: int = 3,
             fns[name]()
     synchronize(device)
     times = {name: [] for name in names}
-    for _ in range(repeat):
-        for name in names:
+    for r in range(repeat):
+        for name in (names[::-1] if alternate and r % 2 else names):
             times[name].append(statistics.median(time_call(
                 fns[name], repeat=calls.get(name, 1), warmup=0, device=device)))
     ref = names[0]

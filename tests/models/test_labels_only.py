@@ -217,3 +217,29 @@ def test_options_switch_encoder_decoder_or_are_refused(tmp_path):
     plain = dict(type='EncoderDecoder', test_cfg=dict(mode='whole', labels_only=False))
     apply_inference_options(plain)
     assert plain['type'] == 'EncoderDecoder'
+
+
+def test_labels_from_features_is_predict_after_the_backbone():
+    """The speed report times the vocabulary-dependent part alone."""
+    model = tiny_maskclip(True)
+    g = torch.Generator().manual_seed(1)
+    inputs = torch.randn(1, 3, 128, 128, generator=g)
+    geometry = ((128, 128), (128, 128), [0, 0, 0, 0], (128, 128))
+    with torch.no_grad():
+        a = model.predict(inputs, samples_for(*geometry))[0]
+        b = model.labels_from_features(model.extract_feat(inputs),
+                                       samples_for(*geometry))[0]
+    assert torch.equal(a.pred_sem_seg.data, b.pred_sem_seg.data)
+
+
+def test_compare_latency_alternates_the_order():
+    from clipdense.apis.benchmark import compare_latency
+    order = []
+    fns = {'a': lambda: order.append('a'), 'b': lambda: order.append('b')}
+    res = compare_latency(fns, repeat=3, warmup=0, alternate=True)
+    assert order == ['a', 'b', 'b', 'a', 'a', 'b']
+    assert len(res['times']['a']) == len(res['times']['b']) == 3
+    assert set(res['ratio']) == {'b'} and len(res['ratio_per_round']['b']) == 3
+    order.clear()
+    compare_latency(fns, repeat=2, warmup=0)
+    assert order == ['a', 'b', 'a', 'b']

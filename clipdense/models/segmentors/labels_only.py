@@ -64,8 +64,13 @@ class LabelsOnlyMixin:
                 for _ in range(n)]
         else:
             samples = data_samples
+        return self.labels_from_features(self.extract_feat(inputs), samples)
+
+    def labels_from_features(self, feats, samples: List[SegDataSample]):
+        """The head and the labels of :meth:`predict` from backbone (and
+        neck) features: the part whose cost depends on the vocabulary."""
         metas = [s.metainfo for s in samples]
-        low = self.decode_head.forward(self.extract_feat(inputs))
+        low = self.decode_head.forward(feats)
         # the size mmseg's BaseDecodeHead.predict_by_feat resizes to
         size = metas[0].get('pad_shape', metas[0]['img_shape'])[:2]
         for i, meta in enumerate(metas):
