@@ -250,21 +250,52 @@ def bilinear_argmax(logits: Tensor, ay: Tensor, ax: Tensor, *,
         axes.append(_lerp_axis(a, tile) or _general_axis(a, tile))
     yax, xax = axes
     ty_len, tx_len = yax.rows.shape[1], xax.rows.shape[1]
+    npx = ty_len * tx_len
     ntx, ox = xax.nt, (1 if xax.shared else xax.nt)
     cx = xax.corners.to(dev)
-    fx, fy = xax.frac.to(dev), yax.frac.to(dev)
     lt = logits.permute(1, 2, 0).reshape(h, w * k)
+    # 1. per band of tile rows: the classes that can win in each tile
+    # (tile index, class, values at the four corners), sorted by tile
+    step = max(1, chunk // (2 * cx.shape[0] * k))
+    labels, cands = [], []
+    for t0 in range(0, yax.nt, step):
+        t1 = min(yax.nt, t0 + step)
+        lab, (ptile, pc, v) = _tile_candidates(lt, k, w, yax, t0, t1, cx, ox,
+                                               ntx, npx)
+        labels.append(lab)
+        cands.append((ptile + t0 * ntx, pc, v))
+    labels = torch.cat(labels)
+    ptile, pc, v = (torch.cat(t) for t in zip(*cands))
+    # 2. the open tiles (more than one class), in buckets of similar counts
+    # (ratio 1.25); a short list repeats its last class, which changes no
+    # argmax; bounded batches
+    fx, fy = xax.frac.to(dev), yax.frac.to(dev)
+    tiles, counts = torch.unique_consecutive(ptile, return_counts=True)
+    first = torch.cumsum(counts, 0) - counts
+    bucket = torch.ceil(torch.log(counts.double()) / math.log(1.25)).long()
+    for b in bucket.unique().tolist():
+        in_b = (bucket == b).nonzero(as_tuple=True)[0]
+        m = int(counts[in_b].max())
+        batch = max(1, chunk // (m * npx))
+        for i in range(0, in_b.numel(), batch):
+            sel = in_b[i:i + batch]
+            idx = first[sel][:, None] + torch.minimum(
+                torch.arange(m, device=dev), counts[sel][:, None] - 1)  # (t, m)
+            vb = v[idx]
+            tb = tiles[sel]
+            u = fx[tb % ntx][:, :, None]  # (t, Tx, 1)
+            s = fy[tb // ntx][:, :, None, None]  # (t, Ty, 1, 1)
+            v00, v01, v10, v11 = (vb[:, None, :, j] for j in range(4))  # (t, 1, m)
+            top = torch.addcmul(v00, u, v01 - v00)  # (t, Tx, m)
+            bottom = torch.addcmul(v10, u, v11 - v10)
+            z = torch.addcmul(top[:, None], s, (bottom - top)[:, None])  # (t, Ty, Tx, m)
+            win = z.view(-1, npx, m).max(dim=2).indices  # the first of equal
+            labels[tb] = pc[idx].gather(1, win)
     # one scratch row and column take the padding of short tiles
     out = torch.empty(yax.n_rows + 1, xax.n_rows + 1, dtype=torch.long,
                       device=dev)
-    step = max(1, chunk // (2 * cx.shape[0] * k))
-    for t0 in range(0, yax.nt, step):
-        t1 = min(yax.nt, t0 + step)
-        labels = _label_tiles(lt, k, w, yax, t0, t1, cx, ox, ntx, fx, fy,
-                              ty_len, tx_len)
-        ry = yax.rows[t0:t1].to(dev)
-        out[ry[:, None, :, None], xax.rows.to(dev)[None, :, None, :]] = \
-            labels.view(t1 - t0, ntx, ty_len, tx_len)
+    out[yax.rows.to(dev)[:, None, :, None], xax.rows.to(dev)[None, :, None, :]] = \
+        labels.view(yax.nt, ntx, ty_len, tx_len)
     out = out[:yax.n_rows, :xax.n_rows]
     if yax.inv is not None:
         out = out[yax.inv.to(dev)]
@@ -273,9 +304,11 @@ def bilinear_argmax(logits: Tensor, ay: Tensor, ax: Tensor, *,
     return out
 
 
-def _label_tiles(lt, k, w, yax, t0, t1, cx, ox, ntx, fx, fy, ty_len, tx_len):
-    """Labels ``(n * ntx, ty_len * tx_len)`` of the tiles in tile rows
-    ``t0 .. t1 - 1`` (see :func:`bilinear_argmax`)."""
+def _tile_candidates(lt, k, w, yax, t0, t1, cx, ox, ntx, npx):
+    """For the tiles in tile rows ``t0 .. t1 - 1``: labels ``(n * ntx,
+    npx)`` of the tiles with one possible class, and the candidates of the
+    others: tile index (in this band), class and corner values ``(P, 4)``,
+    sorted by tile then class (see :func:`bilinear_argmax`)."""
     dev = lt.device
     n = t1 - t0
     cy, oy = yax.tile_corners(t0, t1)
@@ -287,7 +320,7 @@ def _label_tiles(lt, k, w, yax, t0, t1, cx, ox, ntx, fx, fy, ty_len, tx_len):
     offs = ((0, 0), (0, ox), (oy, 0), (oy, ox))
     flat = zr.view(-1)
     # reference classes per tile: best at the centre (one more small
-    # matmul), best at each corner (argmax: the first of equal classes)
+    # matmul), best at each corner
     cy_mid = (cy[:n] + cy[oy:oy + n]).to(dev) / 2
     cx_mid = (cx[:ntx] + cx[ox:ox + ntx]) / 2
     centre = torch.matmul(cx_mid, (cy_mid @ lt).view(n, w, k)).max(dim=2).indices
@@ -309,40 +342,18 @@ def _label_tiles(lt, k, w, yax, t0, t1, cx, ox, ntx, fx, fy, ty_len, tx_len):
                      for dy, dx in offs], dim=1)  # (P, 4)
     # the survivors against each corner's best class: strictly below it at
     # all four corners goes (a class that only ties stays: the evaluation
-    # below keeps the first of equal classes)
+    # keeps the first of equal classes)
     margin = (ref_v[:, :, 1:].reshape(n * ntx, 16)[ptile].view(-1, 4, 4)
               - v[:, None, :]).amin(dim=2)
     alive = ~(margin > 0).any(dim=1)
     ptile, pc, v = ptile[alive], pc[alive], v[alive]
-    npx = ty_len * tx_len
     # (every tile keeps at least one class: a reference no other dominates)
     labels = centre.view(-1, 1).expand(-1, npx).clone()
     tiles, counts = torch.unique_consecutive(ptile, return_counts=True)
-    first = torch.cumsum(counts, 0) - counts
     one = counts == 1
-    labels[tiles[one]] = pc[first[one]][:, None]
-    tiles, counts, first = tiles[~one], counts[~one], first[~one]
-    if tiles.numel() == 0:
-        return labels
-    # the open tiles, in buckets of similar candidate counts (ratio 1.25);
-    # a short list repeats its last class, which changes no argmax
-    bucket = torch.ceil(torch.log(counts.double()) / math.log(1.25)).long()
-    for b in bucket.unique().tolist():
-        sel = (bucket == b).nonzero(as_tuple=True)[0]
-        m = int(counts[sel].max())
-        idx = first[sel][:, None] + torch.minimum(
-            torch.arange(m, device=dev), counts[sel][:, None] - 1)  # (t, m)
-        vb = v[idx]
-        tb = tiles[sel]
-        u = fx[tb % ntx][:, :, None]  # (t, Tx, 1)
-        s = fy[t0 + tb // ntx][:, :, None, None]  # (t, Ty, 1, 1)
-        v00, v01, v10, v11 = (vb[:, None, :, j] for j in range(4))  # (t, 1, m)
-        top = torch.addcmul(v00, u, v01 - v00)  # (t, Tx, m)
-        bottom = torch.addcmul(v10, u, v11 - v10)
-        z = torch.addcmul(top[:, None], s, (bottom - top)[:, None])  # (t, Ty, Tx, m)
-        win = z.view(-1, npx, m).max(dim=2).indices  # the first of equal
-        labels[tb] = pc[idx].gather(1, win)
-    return labels
+    labels[tiles[one]] = pc[(torch.cumsum(counts, 0) - counts)[one]][:, None]
+    multi = (counts > 1).repeat_interleave(counts)
+    return labels, (ptile[multi], pc[multi], v[multi])
 
 
 def mmseg_resize_matrices(low_hw, pad_hw, padding, ori_hw, *, flip=None,
