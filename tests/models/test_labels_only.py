@@ -140,6 +140,10 @@ def test_bad_inputs():
         bilinear_argmax(torch.randn(3, 4, 4), -ay, ax)
     with pytest.raises(ValueError, match=r'\(K, h, w\)'):
         bilinear_argmax(torch.randn(4, 4), ay, ax)
+    with pytest.raises(ValueError, match='tile and chunk must be positive'):
+        bilinear_argmax(torch.randn(3, 4, 4), ay, ax, tile=0)
+    with pytest.raises(ValueError, match='all-zero row'):
+        bilinear_argmax(torch.randn(3, 4, 4), ay * 0, ax)
     with pytest.raises(ValueError, match='unknown step'):
         resize_matrix(4, [('rotate', 3)])
 

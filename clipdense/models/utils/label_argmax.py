@@ -240,6 +240,9 @@ def bilinear_argmax(logits: Tensor, ay: Tensor, ax: Tensor, *,
                          f'not match logits {tuple(logits.shape)}')
     if bool((ay < 0).any()) or bool((ax < 0).any()):
         raise ValueError('bilinear_argmax needs non-negative weights')
+    if int(tile) < 1 or int(chunk) < 1:
+        raise ValueError(f'tile and chunk must be positive, got tile={tile}, '
+                         f'chunk={chunk}')
     if not bool((ay != 0).any(dim=1).all()) or not bool((ax != 0).any(dim=1).all()):
         raise ValueError('a resize matrix has an all-zero row')
     dev = logits.device
