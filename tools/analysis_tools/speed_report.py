@@ -287,8 +287,6 @@ def target_vocabulary(args, out):
     calls) and divides its growth by the 20-class end-to-end time. mmseg's
     predict (full-size logits) is timed as well, to show what labels_only
     removes, and the two paths' labels are compared at 1000 classes."""
-    import statistics
-
     from clipdense.apis.benchmark import (build_model, compare_latency,
                                           latency_row, make_inputs,
                                           predict_fn)
@@ -367,9 +365,8 @@ def target_vocabulary(args, out):
         runs=rows)
 
 
-# the report sections each target writes
-SECTIONS = dict(fp32=('fp32_fraction',), bf16=('bf16',), slide=('slide',),
-                san=('san',), vocabulary=('vocabulary',))
+# the report section a target writes, where it is not the target's name
+SECTION = dict(fp32='fp32_fraction')
 TARGETS = dict(fp32=target_fp32_fraction, bf16=target_bf16,
                slide=target_slide, san=target_san, vocabulary=target_vocabulary)
 
@@ -438,9 +435,7 @@ def main(argv=None):
             continue
         log(f'--- {name}')
         fn(args, out)
-        for key in SECTIONS[name]:
-            if isinstance(out.get(key), dict):
-                out[key]['command'] = cmd
+        out[SECTION.get(name, name)]['command'] = cmd
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     write_report(out, args.out, cmd)
     log(f'wrote {args.out}')
