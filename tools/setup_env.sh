@@ -117,8 +117,10 @@ open(p, "w").write(sys.argv[1] + "\n")' "$site"
     "$benv/bin/python" -c 'import torch, setuptools, pkg_resources' >>"$log" 2>&1
 }
 
-download_mmcv_sdist() { # download_mmcv_sdist DIR LOG
-    "$VPY" -m pip --disable-pip-version-check download -q --no-deps --no-binary :all: \
+# pip prepares the sdist's metadata (runs its setup.py) while downloading, so
+# this runs in the build venv too: setup.py imports pkg_resources and torch.
+download_mmcv_sdist() { # download_mmcv_sdist DIR LOG BUILDPY
+    "$3" -m pip --disable-pip-version-check download -q --no-deps --no-binary :all: \
         --no-build-isolation "mmcv==$MMCV_VERSION" -d "$1" >>"$2" 2>&1
 }
 
@@ -234,7 +236,7 @@ else
         say "building mmcv $MMCV_VERSION for $key with $JOBS jobs (once per machine, about 8 minutes on 2 cores); log: $log"
         make_build_env "$build/buildenv" "$log" ||
             { tail -n 20 "$log" >&2; die "could not prepare the mmcv build environment (full log: $log)."; }
-        download_mmcv_sdist "$build" "$log" ||
+        download_mmcv_sdist "$build" "$log" "$build/buildenv/bin/python" ||
             { tail -n 20 "$log" >&2; die "could not download the mmcv $MMCV_VERSION sdist from PyPI (full log: $log)."; }
         tar -xzf "$build"/mmcv-"$MMCV_VERSION".tar.gz -C "$build"
         src="$build/mmcv-$MMCV_VERSION"
