@@ -7,8 +7,10 @@ proposal model predicts masks, every mask is cropped OVSeg-style (tight
 box, CLIP-mean background, squashed to CLIP's size) and embedded by the
 *vanilla* CLIP of the model's CLIP branch, and each noun is paired with the
 proposal whose crop matches it best (noun -> top-1 proposal). Crops are
-written as PNG (lossless: the background colour must survive for mask
-prompt tuning), with a JSON-lines file in :class:`CaptionDataset` format
+written as PNG with the pixels outside the (resized) crop mask set to
+:data:`~clipdense.models.pretraining.OVSEG_STORED_FILL` (124, 116, 103),
+the colour OVSeg's CLIP-adaptation code recovers the mask from (lossless:
+the colour must survive for mask prompt tuning), with a JSON-lines file in :class:`CaptionDataset` format
 (``{"image", "caption"}`` where the caption is the noun) plus the full-size
 mask and the source image.
 """
@@ -62,6 +64,7 @@ def mine_mask_noun_pairs(model, records: Sequence[Dict], out_dir: str, *,
     import mmcv
 
     from clipdense.datasets.nouns import NounExtractor
+    from clipdense.models.pretraining import store_crop_with_fill
     head = model.decode_head
     clip = getattr(head, 'clip_classifier', None)
     if clip is None:
@@ -101,7 +104,8 @@ def mine_mask_noun_pairs(model, records: Sequence[Dict], out_dir: str, *,
             stem = osp.splitext(osp.basename(rec['image']))[0]
             for j, (noun, b) in enumerate(zip(nouns, best)):
                 name = f'{stem}_{j}_{noun.replace(" ", "-")}.png'
-                crop = crops[b].round().clamp(0, 255).byte().permute(1, 2, 0).cpu().numpy()
+                # background exactly the authors' stored colour (Maskget)
+                crop = store_crop_with_fill(crops[b], cmasks[b]).cpu().numpy()
                 mmcv.imwrite(crop[:, :, ::-1], osp.join(out_dir, 'crops', name))
                 h, w = metas[0]['ori_shape']
                 mask = kept[b][:h, :w].cpu().numpy().astype(np.uint8) * 255

@@ -73,9 +73,10 @@ def test_mining_writes_losslessly_masked_crops(tmp_path):
     p = out['pairs'][0]
     crop = mmcv.imread(osp.join(tmp_path / 'mined', p['image']))[:, :, ::-1]
     assert crop.shape == (64, 64, 3)
-    fill = [round(255 * m) for m in CLIP_MEAN]
-    # the top-left corner of either proposal's box is background: CLIP-mean fill
-    assert crop[0, 0].tolist() == fill and crop[-1, -1].tolist() != fill
+    # the top-left corner of either proposal's box is background: stored with
+    # the colour the authors' Maskget recovers the mask from, not CLIP's mean
+    assert crop[0, 0].tolist() == [124, 116, 103] != [round(255 * m) for m in CLIP_MEAN]
+    assert crop[-1, -1].tolist() != [124, 116, 103]
     mask = mmcv.imread(osp.join(tmp_path / 'mined', p['mask']), flag='unchanged')
     assert mask.shape == (64, 64) and set(mask.flatten().tolist()) == {0, 255}
     assert mask.sum() // 255 in (25 * 20 - 49, 30 * 50 - 36)

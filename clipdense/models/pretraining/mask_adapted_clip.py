@@ -6,10 +6,10 @@ Fine-tuning alone is :class:`ContrastiveCLIP` with ``freeze_text=True`` on a
 :class:`CaptionDataset` of mined crops (the "caption" of a crop is its
 noun). :class:`MaskPromptCLIP` learns mask prompts (ViT towers only) with
 the whole CLIP frozen; the mask of each crop is recovered from its pixels
-(the background was filled with CLIP's mean colour and stored losslessly,
-as OVSeg's ``Maskget`` does).
+as OVSeg's ``Maskget`` does: the background was stored losslessly with the
+colour :data:`OVSEG_STORED_FILL` = (124, 116, 103), the authors' value.
 """
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -19,26 +19,64 @@ from ..region_classifiers.masked_crop_clip import CLIP_MEAN, CLIP_STD, patch_kee
 from .contrastive_clip import ContrastiveCLIP
 
 
+# The background colour of stored (mined) crops, as OVSeg's CLIP-adaptation
+# code reads it back: ``open_clip_training/src/open_clip/transform.py``,
+# ``Maskget(mean=(124, 116, 103))`` marks a pixel as background when all
+# three uint8 channels equal this colour exactly. It is not
+# ``round(255 * CLIP_MEAN)`` = (123, 117, 104): crops must be written with
+# this colour (``store_crop_with_fill``) for the prompts to see them.
+OVSEG_STORED_FILL = (124, 116, 103)
+
+
 def masks_from_filled_crops(inputs: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
-                            tol: float = 0.6) -> torch.Tensor:
-    """Foreground masks of normalised crops whose background is the (uint8
-    rounded) CLIP mean colour.
+                            fill: Sequence[int] = OVSEG_STORED_FILL) -> torch.Tensor:
+    """Foreground masks of normalised crops, OVSeg's ``Maskget`` rule.
+
+    A pixel is background iff its three (uint8) channels equal ``fill``
+    exactly; the de-normalised values are rounded first, which undoes the
+    float error of the normalisation and nothing else (a uint8 image gives
+    back its own values). As in the authors' pipeline the rule is applied
+    after resizing, so resampled pixels next to the mask, whose colour is
+    blended, count as foreground.
 
     Args:
         inputs (Tensor): ``(N, 3, H, W)`` normalised with ``mean``/``std``
             (0-255 scale, ``(1, 3, 1, 1)`` or ``(3, 1, 1)``).
-        tol (float): tolerance in 0-255 units (the stored background is
-            ``round(255 * CLIP_MEAN)``).
+        fill (Sequence[int]): the stored background colour, RGB (default
+            :data:`OVSEG_STORED_FILL`, the authors' value).
 
     Returns:
         Tensor: ``(N, H, W)`` bool, True = foreground.
     """
+    if inputs.dim() != 4 or inputs.shape[1] != 3:
+        raise ValueError(f'inputs must be (N, 3, H, W), got shape {tuple(inputs.shape)}')
+    fill = [int(c) for c in fill]
+    if len(fill) != 3 or not all(0 <= c <= 255 for c in fill):
+        raise ValueError(f'fill must be 3 uint8 values (RGB), got {fill}')
     mean = mean.reshape(1, 3, 1, 1).to(inputs)
     std = std.reshape(1, 3, 1, 1).to(inputs)
-    pix = inputs * std + mean
-    fill = torch.tensor([round(255 * m) for m in CLIP_MEAN], device=inputs.device,
-                        dtype=inputs.dtype).view(1, 3, 1, 1)
-    return ~((pix - fill).abs() <= tol).all(dim=1)
+    pix = (inputs.float() * std.float() + mean.float()).round()
+    fill_t = torch.tensor(fill, device=inputs.device, dtype=pix.dtype).view(1, 3, 1, 1)
+    return ~(pix == fill_t).all(dim=1)
+
+
+def store_crop_with_fill(crop: torch.Tensor, mask: torch.Tensor,
+                         fill: Sequence[int] = OVSEG_STORED_FILL) -> torch.Tensor:
+    """A crop as it is stored for CLIP adaptation: uint8 RGB ``(H, W, 3)``
+    whose pixels outside ``mask`` are exactly ``fill``.
+
+    Args:
+        crop (Tensor): ``(3, H, W)`` 0-255 float or uint8.
+        mask (Tensor): ``(H, W)`` bool, True = foreground.
+    """
+    if crop.dim() != 3 or crop.shape[0] != 3 or mask.shape != crop.shape[-2:]:
+        raise ValueError(f'crop must be (3, H, W) and mask (H, W), got {tuple(crop.shape)} '
+                         f'and {tuple(mask.shape)}')
+    out = crop.float().round().clamp(0, 255).byte()
+    fill_t = torch.tensor([int(c) for c in fill], dtype=torch.uint8,
+                          device=crop.device).view(3, 1, 1)
+    out = torch.where(mask.bool()[None], out, fill_t)
+    return out.permute(1, 2, 0).contiguous()
 
 
 def deduplicated_clip_loss(img: torch.Tensor, txt: torch.Tensor, captions: List[str],
