@@ -2,7 +2,8 @@
 Liang et al., CVPR 2023, Sec. 3.2).
 
 For each image: nouns are extracted from its caption
-(:class:`clipdense.datasets.nouns.NounExtractor`, offline), the OVSeg
+(:class:`clipdense.datasets.nouns.OpenNounExtractor`: an open English
+lexicon, offline; not derived from any class list), the OVSeg
 proposal model predicts masks, every mask is cropped OVSeg-style (tight
 box, CLIP-mean background, squashed to CLIP's size) and embedded by the
 *vanilla* CLIP of the model's CLIP branch, and each noun is paired with the
@@ -52,7 +53,7 @@ def mine_mask_noun_pairs(model, records: Sequence[Dict], out_dir: str, *,
             "caption": str}``.
         out_dir (str): where ``crops/``, ``masks/`` and ``pairs.jsonl`` go.
         extractor (callable, optional): caption -> nouns; default
-            :class:`NounExtractor` with the shipped list.
+            :class:`OpenNounExtractor` (open lexicon, OVSeg mines open nouns).
         min_area (int): proposals with fewer pixels are ignored.
         templates: text templates for matching nouns to crops (default: the
             head text encoder's).
@@ -63,7 +64,7 @@ def mine_mask_noun_pairs(model, records: Sequence[Dict], out_dir: str, *,
     """
     import mmcv
 
-    from clipdense.datasets.nouns import NounExtractor
+    from clipdense.datasets.nouns import OpenNounExtractor
     from clipdense.models.pretraining import store_crop_with_fill
     head = model.decode_head
     clip = getattr(head, 'clip_classifier', None)
@@ -72,7 +73,7 @@ def mine_mask_noun_pairs(model, records: Sequence[Dict], out_dir: str, *,
                          'clip_classifier (use an OVSeg config with one)')
     if not records:
         raise ValueError('no captioned images given')
-    extractor = extractor or NounExtractor()
+    extractor = extractor or OpenNounExtractor()
     prompts = clip.mask_prompts if clip.prompt_depth else None
     saved_depth = clip.prompt_depth
     clip.prompt_depth = 0  # vanilla CLIP, as OVSeg mines with the original CLIP
