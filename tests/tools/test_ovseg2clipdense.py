@@ -298,3 +298,32 @@ def test_released_adapted_clip_converts_to_open_clip_and_prompts(tmp_path):
     with pytest.raises(conv.UnmappableKeyError, match='optimizer_thing'):
         conv.convert_ovseg_clip({'visual.conv1.weight': torch.zeros(1),
                                  'optimizer_thing': torch.zeros(1)})
+
+
+def test_authors_clip_layout_is_open_clips_and_converts():
+    """The key names and shapes of the authors' CLIP (recorded from their
+    ``third_party/CLIP`` by tools/golden/ovseg_golden.py) are open_clip's at
+    the same widths plus ``visual.mask_embedding``: the ``clip`` converter
+    maps such a state dict into an open_clip model strictly."""
+    import json
+
+    import open_clip
+    path = osp.join(ROOT, 'tests', 'data', 'golden', 'ovseg', 'clip_layout.json')
+    layout = json.load(open(path))
+    c = layout['config']
+    model = open_clip.model.CLIP(
+        embed_dim=c['embed_dim'], quick_gelu=True,
+        vision_cfg=dict(image_size=c['image_resolution'], layers=c['vision_layers'],
+                        width=c['vision_width'], patch_size=c['vision_patch_size'],
+                        head_width=64),
+        text_cfg=dict(context_length=c['context_length'], vocab_size=c['vocab_size'],
+                      width=c['transformer_width'], heads=c['transformer_heads'],
+                      layers=c['transformer_layers']))
+    ours = {k: list(v.shape) for k, v in model.state_dict().items()}
+    authors = dict(layout['keys'])
+    assert authors.pop('visual.mask_embedding')[0] == c['mask_prompt_depth']
+    assert authors == ours
+    state = {k: torch.zeros(s) for k, s in layout['keys'].items()}
+    clip, prompts = conv.convert_ovseg_clip(state)
+    model.load_state_dict(clip, strict=True)
+    assert list(prompts['mask_prompts'].shape) == layout['keys']['visual.mask_embedding']

@@ -29,7 +29,8 @@ What is run, from the checkout:
   adapter replaced by fixed CLIP logits) for lambda 0.7 and 0.6, with an
   empty proposal.
 
-Outputs (safetensors, small): ``crops.safetensors`` (224x224 regions sampled
+Outputs (safetensors, small; ``clip_layout.json``: the key names and shapes
+of the authors' whole CLIP at tiny widths, for the converter's test): ``crops.safetensors`` (224x224 regions sampled
 every 4th pixel, their crop masks every 2nd, and full sums), ``mpt.safetensors`` (weights, inputs
 and embeddings), ``ensemble.safetensors``; ``meta.json`` records the
 checkout's commit when it is a git repository.
@@ -187,6 +188,23 @@ def mpt_outputs(root: str) -> dict:
     return out
 
 
+# the authors' whole CLIP at tiny widths, for its key layout (names, shapes)
+TINY_CLIP = dict(embed_dim=32, image_resolution=64, vision_layers=2, vision_width=64,
+                 vision_patch_size=16, mask_prompt_depth=PROMPT_DEPTH, context_length=77,
+                 vocab_size=49408, transformer_width=32, transformer_heads=2,
+                 transformer_layers=2)
+
+
+def clip_layout(root: str) -> dict:
+    """``{key: shape}`` of the authors' CLIP (``third_party/CLIP``) state
+    dict at :data:`TINY_CLIP` widths."""
+    model = sys.modules.get('ovseg_clip_model') or _load_file(
+        'ovseg_clip_model', osp.join(root, 'third_party', 'CLIP', 'clip', 'model.py'))
+    clip = model.CLIP(**TINY_CLIP)
+    return dict(config=TINY_CLIP,
+                keys={k: list(v.shape) for k, v in clip.state_dict().items()})
+
+
 def ensemble_outputs(root: str) -> dict:
     fn = _function_from_source(osp.join(root, 'open_vocab_seg', 'ovseg_model.py'), 'OVSeg',
                                'semantic_inference', dict(torch=torch, F=F))
@@ -239,6 +257,8 @@ def main(argv=None):
                 command='python tools/golden/ovseg_golden.py --ovseg-root PATH')
     with open(osp.join(args.out, 'meta.json'), 'w') as f:
         json.dump(meta, f, indent=1)
+    with open(osp.join(args.out, 'clip_layout.json'), 'w') as f:
+        json.dump(clip_layout(args.ovseg_root), f, indent=0, sort_keys=True)
 
 
 if __name__ == '__main__':
