@@ -226,7 +226,7 @@ def test_patch_merging_reorder_is_the_official_merge():
     Swin patch merging (concatenate x[0::2,0::2], x[1::2,0::2], x[0::2,1::2],
     x[1::2,1::2], LayerNorm, reduction)."""
     import torch.nn.functional as F
-    from mmseg.models.utils import PatchMerging
+    from mmseg.models.utils.embed import PatchMerging
     c, h, w = 4, 6, 8
     g = torch.Generator().manual_seed(0)
     red = torch.randn(2 * c, 4 * c, generator=g)
