@@ -145,6 +145,8 @@ def test_adaptation_recipe_is_the_authors(tmp_path):
         dict(max_norm=1.0)
     with pytest.raises(ValueError, match='schedule'):
         _adapt_cfg(tmp_path, schedule='poly')
+    with pytest.raises(ValueError, match='lower batch_size'):
+        _adapt_cfg(tmp_path, num_samples=10)
     # the paper config says the same
     paper = Config.fromfile(osp.join(
         CFG, 'ovseg-adapt_vit-l14-openai_4xb32-5e_coco-proposal-1cap-ft-224x224.py'))
@@ -209,3 +211,39 @@ def test_logit_scale_is_clamped_and_random_resized_crop(tmp_path):
     assert out['img'].shape == (32, 32, 3) and out['img_shape'] == (32, 32)
     with pytest.raises(ValueError, match='scale'):
         CLIPRandomResizedCrop(32, scale=(0.5, 1.5))
+
+
+@pytest.mark.parametrize('prompt_depth', [0, 2])
+def test_adaptation_trains_with_the_runner(tmp_path, prompt_depth):
+    """The authors' recipe runs end to end through MMEngine's runner on
+    stored crops (fine-tuning and mask prompt tuning): the schedule warms
+    up and the trained parameters move."""
+    import json
+
+    import mmcv
+    import numpy as np
+    from mmengine.config import Config as C
+    from mmengine.runner import Runner
+
+    from clipdense.models.pretraining import mask_adapted_clip_config
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(16):
+        img = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        img[:, : 16 + i] = (124, 116, 103)
+        mmcv.imwrite(img[:, :, ::-1], str(tmp_path / f'c{i}.png'))
+        rows.append(json.dumps(dict(image=f'c{i}.png', caption=['cup', 'ball', 'sky'][i % 3])))
+    (tmp_path / 'pairs.jsonl').write_text('\n'.join(rows) + '\n')
+    cfg = mask_adapted_clip_config('clipdense-tiny-vit16', None, 'pairs.jsonl', str(tmp_path),
+                                   image_size=64, epochs=2, batch_size=8,
+                                   prompt_depth=prompt_depth, warmup_iters=3,
+                                   work_dir=str(tmp_path / 'work'))
+    cfg['model']['_scope_'] = 'clipdense'
+    runner = Runner.from_cfg(C(cfg))
+    name = 'mask_prompts' if prompt_depth else 'clip.visual.conv1.weight'
+    before = dict(runner.model.named_parameters())[name].detach().clone()
+    runner.train()
+    after = dict(runner.model.named_parameters())[name].detach()
+    assert not torch.allclose(before, after)
+    lr = runner.optim_wrapper.get_lr()['lr'][0]
+    assert lr < (0.05 if prompt_depth else 5e-6)  # cosine towards 0 at the end (4 steps)

@@ -324,6 +324,10 @@ def mask_adapted_clip_config(model_name: str, pretrained: Optional[str], ann_fil
         train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=epochs)
         if num_samples is None:
             num_samples = count_records(ann_file, data_root)
+        if int(num_samples) < int(batch_size):
+            raise ValueError(f'{num_samples} training pairs for a batch of {batch_size}: the '
+                             'last incomplete batch is dropped (as the authors), so no step '
+                             'would run; lower batch_size')
         total_iters = max(1, int(num_samples) // int(batch_size)) * int(epochs)
     else:
         train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
