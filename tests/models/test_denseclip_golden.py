@@ -421,3 +421,13 @@ def test_bilinear_once_table_is_the_authors_resize():
     expected = torch.cat([old[:1], grid.reshape(8, 256).permute(1, 0)], 0)
     torch.testing.assert_close(owner.table.detach(), expected)
     assert isinstance(owner.table, torch.nn.Parameter) and owner.table.requires_grad
+
+
+def test_switches_refuse_bad_values():
+    from clipdense.models.necks.context_decoder import ContextDecoder
+    from clipdense.models.utils.pixel_text import boxes_to_class_masks
+    with pytest.raises(ValueError, match='attn_impl must be one of'):
+        ContextDecoder(visual_dim=16, width=8, num_heads=2, attn_impl='torch')
+    with pytest.raises(ValueError, match="rounding must be 'cover' or 'truncate'"):
+        boxes_to_class_masks([torch.zeros(1, 4)], [torch.zeros(1, dtype=torch.long)], 1,
+                             (4, 4), (4.0, 4.0), 'floor')
