@@ -137,7 +137,7 @@ class OpenCLIPViT(OpenCLIPVisualBase):
     * ``'dense'``: DenseCLIP's per-token embeddings (Rao et al., CVPR 2022):
       the final norm (``ln_post``) and projection applied to every patch
       token. (DenseCLIP's own ViT added the class embedding twice; this one
-      embeds exactly as CLIP does.)
+      embeds as CLIP does unless ``class_embed_twice=True``.)
     * ``'value'``: MaskCLIP's last-block value path (Zhou et al., ECCV
       2022): the last block's attention replaced by each token's own value
       (``out_proj(v)``), residual and FFN kept, then norm and projection.

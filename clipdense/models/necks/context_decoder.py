@@ -101,7 +101,8 @@ class ContextDecoder(BaseModule):
     (LN, Linear) to ``out_dim``. Linear weights are truncated-normal (std
     0.02), biases zero, LayerNorms identity. Layer-norm parameter names
     contain ``norm`` so that a ``'norm'`` optimizer key exempts them from
-    weight decay.
+    weight decay (the authors' projection LayerNorms, ``memory_proj.0``
+    etc., did not match their ``'norm'`` key).
 
     ``attn_impl``: ``'mha'`` (default; ``nn.MultiheadAttention`` with q/k/v
     biases, attention-weight dropout, xavier-initialised in-projection) or
