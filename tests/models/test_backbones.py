@@ -394,6 +394,8 @@ def test_vit_bad_arguments():
         OpenCLIPViT(VIT16, pos_embed_mode='bilinear')
     with pytest.raises(ValueError, match='only used with'):
         OpenCLIPViT(VIT16, pos_embed_size=64)
+    with pytest.raises(ValueError, match="use 'bilinear-once-trainable'"):
+        OpenCLIPViT(VIT16, pos_embed_mode='bilinear-once-crop', pos_embed_size=64)
     with pytest.raises(ValueError, match='branch_norm'):
         OpenCLIPViT(VIT16, pyramid_norm='layer')
     with pytest.raises(NotImplementedError, match='open_clip ViTs only'):

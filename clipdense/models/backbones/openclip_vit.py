@@ -246,6 +246,10 @@ class OpenCLIPViT(OpenCLIPVisualBase):
                  class_embed_twice: bool = False,
                  init_cfg=None):
         pos_mode, pos_size = check_pos_embed_mode(pos_embed_mode, pos_embed_size)
+        if pos_mode == 'bilinear-once-crop':
+            raise ValueError("pos_embed_mode='bilinear-once-crop' is the ResNet attention "
+                             "pool's (DenseCLIP detection); use 'bilinear-once-trainable' "
+                             'for ViTs')
         vision_overrides = None
         if drop_path_rate is not None:
             vision_overrides = dict(timm_drop_path=float(drop_path_rate))
