@@ -1,7 +1,9 @@
 from .affordance import LoadAffordanceHeatmap, LoadReferringMask
+from .center_crop_frame import CenterCropFrame, paste_into_frame
 from .anomaly import LoadAnomalyAnnotations, PackAnomalyInputs
 from .formatting import PackCaptionInputs
 from .label_mapping import LoadMappedAnnotations
 
 __all__ = ['PackCaptionInputs', 'LoadReferringMask', 'LoadAffordanceHeatmap',
-           'LoadMappedAnnotations', 'LoadAnomalyAnnotations', 'PackAnomalyInputs']
+           'LoadMappedAnnotations', 'LoadAnomalyAnnotations', 'PackAnomalyInputs',
+           'CenterCropFrame', 'paste_into_frame']
