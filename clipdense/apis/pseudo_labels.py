@@ -76,6 +76,8 @@ def write_pseudo_labels(model, img_dir: str, out_dir: str, *,
         frame = res.metainfo.get('crop_frame')
         if frame is not None:
             pred = paste_into_frame(pred, frame, fill=255)
+        else:
+            _refuse_hidden_crop(res.metainfo, name)
         h, w = load_image(path).shape[:2]
         if pred.shape != (h, w):
             raise RuntimeError(
@@ -120,3 +122,24 @@ def _classes(model, vocabulary_module) -> list:
         raise ValueError(f'{len(classes)} classes do not fit uint8 label maps '
                          'with 255 as ignore index')
     return classes
+
+
+def _refuse_hidden_crop(meta: dict, name: str) -> None:
+    """A pipeline that crops without :class:`CenterCropFrame` (mmseg's
+    ``CenterCrop``, ``RandomCrop``) gets its crop's prediction stretched
+    over the whole image by mmseg's post-processing: refuse it."""
+    sf = meta.get('scale_factor')
+    ori, img = meta.get('ori_shape'), meta.get('img_shape')
+    if ori is None or img is None:
+        return
+    if sf is None:
+        sf = (1.0, 1.0)
+    sw, sh = (sf, sf) if np.isscalar(sf) else (sf[0], sf[1])
+    expect = (ori[0] * sh, ori[1] * sw)
+    if abs(img[0] - expect[0]) > 1.5 or abs(img[1] - expect[1]) > 1.5:
+        raise ValueError(
+            f'the test pipeline crops {name} ({ori[1]}x{ori[0]} scaled to '
+            f'{expect[1]:.0f}x{expect[0]:.0f}, then {img[1]}x{img[0]}) and would stretch '
+            "the crop's prediction over the whole image: crop with CenterCropFrame "
+            "(packing its 'crop_frame' meta key) so that the labels are pasted where "
+            'the crop came from')
