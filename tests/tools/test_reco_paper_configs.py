@@ -157,7 +157,7 @@ def test_paper_config_evaluates_end_to_end(name, tmp_path):
     # the dataset, the pipeline's frame: ground truth of the scored size
     from clipdense.utils import register_all_modules
     register_all_modules(init_default_scope=False)
-    from mmseg.registry import DATASETS
+    from clipdense.registry import DATASETS
     tiny = Config.fromfile(cfg_path)
     ds_cfg = tiny.test_dataloader.dataset
     ds = DATASETS.build(ds_cfg)

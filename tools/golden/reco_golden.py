@@ -3,7 +3,8 @@ authors' code (Shin, Xie and Albanie, "ReCo: Retrieve and Co-segment for
 Zero-shot Transfer", NeurIPS 2022; https://github.com/NoelShin/reco, commit
 5c5e1bc, 2023-04-20), for tests/models/test_reco_golden.py.
 
-    python tools/golden/reco_golden.py --reco-root /path/to/NoelShin/reco
+    python tools/golden/reco_golden.py --reco-root /path/to/NoelShin/reco \
+        [--commit 5c5e1bc...]  # for an exported tree without .git
 
 The authors' ``networks/reco.py`` is imported from the checkout at run time
 (nothing of it is copied into clipdense). Its heavy parts are replaced:
@@ -36,17 +37,18 @@ import torch
 CONTEXTS = ('tree', 'sky', 'building')
 TARGETS = ('vegetation', 'car', 'sky', 'road')
 K = 3  # images "retrieved" per concept
-ARCHIVE = 32  # side of the retrieved images
+ARCHIVE = 24  # side of the retrieved images
 FEAT_DIM, CLIP_DIM = 16, 12
-TEST_SHAPE = (2, 3, 48, 64)
+TEST_SHAPE = (1, 3, 32, 48)
+ENC_STRIDE, CLIP_STRIDE = 4, 8
 
 
 def tiny_networks():
-    """Seeded stand-ins: the co-segmentation encoder (stride 8) and the
-    dense CLIP (stride 16), both one convolution."""
+    """Seeded stand-ins: the co-segmentation encoder (stride 4) and the
+    dense CLIP (stride 8), both one convolution."""
     torch.manual_seed(0)
-    encoder = torch.nn.Conv2d(3, FEAT_DIM, kernel_size=8, stride=8)
-    dense_clip = torch.nn.Conv2d(3, CLIP_DIM, kernel_size=16, stride=16)
+    encoder = torch.nn.Conv2d(3, FEAT_DIM, kernel_size=ENC_STRIDE, stride=ENC_STRIDE)
+    dense_clip = torch.nn.Conv2d(3, CLIP_DIM, kernel_size=CLIP_STRIDE, stride=CLIP_STRIDE)
     return encoder.eval(), dense_clip.eval()
 
 
@@ -73,12 +75,17 @@ def _import_authors(root):
     return ReCo
 
 
-def _commit(root):
+def _commit(root, given=None):
     try:
-        return subprocess.run(['git', '-C', root, 'rev-parse', 'HEAD'], capture_output=True,
-                              text=True, check=True).stdout.strip()
+        found = subprocess.run(['git', '-C', root, 'rev-parse', 'HEAD'], capture_output=True,
+                               text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return 'unknown (not a git checkout)'
+        found = None
+    if found and given and not found.startswith(given):
+        sys.exit(f'{root} is at {found}, not {given}')
+    if not (found or given):
+        sys.exit(f'{root} is not a git checkout: name its commit with --commit')
+    return found or given
 
 
 class _Index:
@@ -92,11 +99,16 @@ class _Index:
         self.category = category
 
     def __getitem__(self, i):
-        return dict(imgs=self.by_name[self.category])
+        # the authors retrieve before _cosegment, which returns early for an
+        # alias ('vegetation') or a context concept: those images are unused
+        imgs = self.by_name.get(self.category)
+        if imgs is None:
+            imgs = torch.zeros_like(next(iter(self.by_name.values())))
+        return dict(imgs=imgs)
 
 
 @torch.no_grad()
-def run(root):
+def run(root, commit=None):
     ReCo = _import_authors(root)
     encoder, dense_clip = tiny_networks()
     retrieved, imgs, names, text, test, unit_feats, unit_weights = fixture_inputs()
@@ -140,7 +152,7 @@ def run(root):
         'unit_features': unit_feats, 'unit_weights': unit_weights,
         'unit_reference': unit_ref, 'unit_seeds': unit_seeds,
     }
-    meta = dict(commit=_commit(root), contexts=list(CONTEXTS), targets=list(TARGETS),
+    meta = dict(commit=_commit(root, commit), enc_stride=ENC_STRIDE, clip_stride=CLIP_STRIDE, contexts=list(CONTEXTS), targets=list(TARGETS),
                 retrieved=retrieved, text_names=names, aliases={'vegetation': 'tree'},
                 k=K, temperature=10.0)
     return {k: v.detach().float().contiguous() for k, v in out.items()}, meta
@@ -151,9 +163,11 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--reco-root', required=True, help='checkout of NoelShin/reco')
     p.add_argument('--out', default=osp.join(here, 'tests/data/golden/reco/reco_golden.safetensors'))
+    p.add_argument('--commit', help='the checkout\'s commit, when it is an exported tree '
+                   '(no .git); checked against git otherwise')
     a = p.parse_args(argv)
     from safetensors.torch import save_file
-    tensors, meta = run(a.reco_root)
+    tensors, meta = run(a.reco_root, a.commit)
     os.makedirs(osp.dirname(a.out), exist_ok=True)
     save_file(tensors, a.out, metadata={'meta': json.dumps(meta)})
     size = sum(t.numel() * 4 for t in tensors.values())
