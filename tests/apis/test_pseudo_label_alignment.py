@@ -22,9 +22,10 @@ FRAME_KEYS = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape',
 class RedPixelSegmentor(BaseSegmentor):
     """Class 1 where the (BGR, unnormalised) input is red, else 0."""
 
-    def __init__(self, data_preprocessor=None, init_cfg=None):
+    def __init__(self, data_preprocessor=None, train_cfg=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.dummy = torch.nn.Parameter(torch.zeros(1))
+        self.align_corners = False
 
     def encode_decode(self, inputs, batch_img_metas=None):
         red = ((inputs[:, 2] > 150) & (inputs[:, 0] < 100)).float()

@@ -341,20 +341,6 @@ def test_reference_disk_cache(pool, tmp_path):
     with safe_open(str(cache / files[0]), framework='pt') as f:
         key = json.loads(f.metadata()['key'])
     assert {'concept', 'contexts', 'options', 'weights', 'index', 'archive'} <= set(key)
-    # other settings (k) do not reuse them
-    cfg_k = _model_cfg(pool, tmp_path / 'idx.npz', k=2)
-    cfg_k['reference_cache'] = str(cache)
-    other = _build(cfg_k)
-    with torch.no_grad():
-        other.references()
-    assert other.reference_cache_hits == 0 and len(os.listdir(cache)) == 6
-    # other weights do not either
-    moved = _build(cfg)
-    with torch.no_grad():
-        for p in moved.clip_backbone.parameters():
-            p.add_(0.01)
-        moved.references()
-    assert moved.reference_cache_hits == 0 and len(os.listdir(cache)) == 9
     # a half-written (truncated) file is ignored with a warning and rewritten
     path = cache / files[0]
     path.write_bytes(path.read_bytes()[:40])
@@ -364,6 +350,22 @@ def test_reference_disk_cache(pool, tmp_path):
     assert third.reference_cache_hits == 2
     with safe_open(str(path), framework='pt') as f:
         assert f.get_tensor('reference').shape == refs.shape[1:]
+    # other settings (k) do not reuse them
+    cfg_k = _model_cfg(pool, tmp_path / 'idx.npz', k=2)
+    cfg_k['reference_cache'] = str(cache)
+    other = _build(cfg_k)
+    with torch.no_grad():
+        other.references()
+    assert other.reference_cache_hits == 0 and len(os.listdir(cache)) == 6
+    # nor other weights (here they also re-embed the index: retrieval uses
+    # the same CLIP)
+    moved = _build(cfg)
+    with torch.no_grad():
+        for p in moved.clip_backbone.parameters():
+            p.add_(0.01)
+        moved.references()
+    assert moved.reference_cache_hits == 0 and len(os.listdir(cache)) == 9
+    assert moved.reference_cache_key('cup', ['sky'])['weights'] != key['weights']
     assert not [f for f in os.listdir(cache) if f.endswith('.tmp')]
 
 
