@@ -422,3 +422,16 @@ def test_reco_with_crf(pool, tmp_path):
     probs = preds[0].seg_logits.data
     assert probs.shape == (3, 64, 64)
     torch.testing.assert_close(probs.sum(0), torch.ones(64, 64), atol=1e-4, rtol=0)
+
+
+def test_timm_patch_tokens_at_sizes_not_divisible_by_the_patch():
+    """KITTI-STEP's native 375x1242: the remainder is dropped, as the
+    authors' strided patch convolution does."""
+    from clipdense.models.backbones import TimmViTPatchTokens
+    enc = TimmViTPatchTokens('deit_tiny_distilled_patch16_224', None)
+    x = torch.randn(1, 3, 75, 100)
+    with torch.no_grad():
+        (feat, ) = enc(x)
+        (ref, ) = enc(x[:, :, :64, :96])
+    assert feat.shape == (1, 192, 4, 6)
+    torch.testing.assert_close(feat, ref)

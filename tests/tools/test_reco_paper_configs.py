@@ -166,13 +166,21 @@ def test_paper_config_evaluates_end_to_end(name, tmp_path):
     assert tuple(sample.gt_sem_seg.data.shape[-2:]) == frame
     assert tuple(sample.ori_shape) == frame  # the prediction comes back at this size
 
-    work = str(tmp_path / 'work')
-    proc = run_tool([PY, 'tools/test.py', cfg_path, 'none', '--work-dir', work], timeout=900)
+    work, preds = str(tmp_path / 'work'), tmp_path / 'preds'
+    proc = run_tool([PY, 'tools/test.py', cfg_path, 'none', '--work-dir', work,
+                     '--out', str(preds)], timeout=900)
     out = proc.stdout + proc.stderr
     miou = re.search(r'mIoU: (\d+\.\d+)', out)
     print(f'{name}: mIoU {miou.group(1) if miou else None}')
     assert miou, out[-3000:]
     assert 'IndexError' not in out
+    # the predictions the metric scored: in the ground truth's frame, and
+    # class ids of the benchmark (COCO-Stuff: coarse ids, mapped from 171)
+    written = sorted(os.listdir(preds))
+    assert len(written) == 2
+    for f in written:
+        pred = cv2.imread(str(preds / f), cv2.IMREAD_UNCHANGED)
+        assert pred.shape == frame and pred.max() < n_classes
     # the references went to the disk cache (safetensors, one per concept)
     cached = os.listdir(tmp_path / 'references')
     assert cached and all(f.endswith('.safetensors') for f in cached)
