@@ -435,3 +435,23 @@ def test_timm_patch_tokens_at_sizes_not_divisible_by_the_patch():
         (ref, ) = enc(x[:, :, :64, :96])
     assert feat.shape == (1, 192, 4, 6)
     torch.testing.assert_close(feat, ref)
+
+
+def test_cocostuff27_paper_config_vocabulary():
+    """The COCO-Stuff-27 paper config segments the 171 fine classes (ReCo's
+    spelling: mmseg's COCO-Stuff names with spaces for hyphens) and maps
+    them to the dataset's 27 coarse classes."""
+    from mmengine.config import Config
+    from mmseg.datasets import COCOStuffDataset
+
+    from clipdense.datasets.coco_stuff27 import (COARSE_GROUPS, COCO_STUFF_27,
+                                                 COCO_STUFF_171, fine171_to_coarse27)
+    from clipdense.testing.runs import ROOT
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/reco/reco_rn50x16-openai_cocostuff27-320x320.py'))
+    head = cfg.model.decode_head
+    assert tuple(head.vocabulary) == COCO_STUFF_171
+    assert list(head.fine_to_coarse) == fine171_to_coarse27()
+    assert tuple(cfg.test_dataloader.dataset.metainfo.classes) == COCO_STUFF_27
+    assert [c.replace('-', ' ') for c in COCOStuffDataset.METAINFO['classes']] == \
+        list(COCO_STUFF_171)
+    assert sorted(sum(COARSE_GROUPS.values(), ())) == sorted(COCO_STUFF_171)

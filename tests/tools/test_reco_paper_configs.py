@@ -82,7 +82,7 @@ def _cocostuff(root, rng):
 def _kitti_step(root, rng):
     """images/val/<seq>/<frame>.png and panoptic_maps/val/<seq>/<frame>.png
     (semantic id in red, instance in green/blue), 1242x375 / 3."""
-    for seq in ('0002', '0006'):
+    for seq, frame in (('0002', '000000'), ('0006', '000012')):
         img, (y, x, bh, bw) = _img(rng, 125, 414)
         pan = np.zeros((125, 414, 3), np.uint8)
         pan[..., 0] = 10  # sky
@@ -93,7 +93,7 @@ def _kitti_step(root, rng):
         for sub, arr in (('images', img), ('panoptic_maps', pan[:, :, ::-1])):
             d = osp.join(root, sub, 'val', seq)
             os.makedirs(d, exist_ok=True)
-            cv2.imwrite(osp.join(d, '000000.png'), arr)
+            cv2.imwrite(osp.join(d, frame + '.png'), arr)
     assert rb.kitti_step(root, ('val', )) == 2
 
 
