@@ -12,7 +12,7 @@ with nearest neighbour for the *images* too), and the prediction is
 resized back to the uncropped image while the ground truth stays cropped
 (mmseg's ``IoUMetric`` then fails with an ``IndexError``).
 """
-from typing import Optional, Sequence, Tuple, Union
+from typing import Sequence, Tuple, Union
 
 import numpy as np
 from mmcv.transforms import BaseTransform
