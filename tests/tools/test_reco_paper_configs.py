@@ -184,3 +184,25 @@ def test_paper_config_evaluates_end_to_end(name, tmp_path):
     # the references went to the disk cache (safetensors, one per concept)
     cached = os.listdir(tmp_path / 'references')
     assert cached and all(f.endswith('.safetensors') for f in cached)
+
+
+def test_paper_config_pseudo_labels_cover_the_crop_in_the_image_frame(tmp_path):
+    """ReCo+'s first step on the Cityscapes-27 paper config
+    (tools/dataset_converters/reco_pseudo_labels.py): label maps of the
+    images' size, the centre crop labelled, 255 where the crop did not
+    reach (2048x1024 / 8 -> 320x640 -> columns 160..479 -> 64..191)."""
+    rng = np.random.RandomState(0)
+    data_root = str(tmp_path / 'cityscapes')
+    _cityscapes(data_root, rng)
+    cfg_path = _tiny_config(tmp_path, CASES['cityscapes27'][0], data_root,
+                            _pool(str(tmp_path / 'pool'), rng))
+    out = tmp_path / 'pseudo'
+    run_tool([PY, 'tools/dataset_converters/reco_pseudo_labels.py', cfg_path,
+              '--img-dir', osp.join(data_root, 'leftImg8bit', 'val'),
+              '--out-dir', str(out)], timeout=900)
+    lab = cv2.imread(str(out / 'frankfurt' / 'frankfurt_000000_000294_leftImg8bit.png'),
+                     cv2.IMREAD_UNCHANGED)
+    assert lab.shape == (128, 256)
+    assert (lab[:, :64] == 255).all() and (lab[:, 192:] == 255).all()
+    assert (lab[:, 64:192] < 27).all()
+    assert (out / 'meta.json').is_file()
