@@ -2,7 +2,7 @@
 # ReCo's pseudo-labels of the training images. Make them first (no ground
 # truth is read):
 #   python tools/dataset_converters/reco_pseudo_labels.py \
-#       configs/reco/reco_rn50x16-openai_kitti-step-320.py \
+#       configs/reco/reco_rn50x16-openai_kitti-step.py \
 #       --img-dir {data_root}/images/train --out-dir work_dirs/reco/pseudo_labels/kitti_step-train
 # (the authors pseudo-label with ReCo + CRF). Validation reads the ground truth.
 _base_ = [

@@ -55,13 +55,18 @@ model = dict(
         context_elimination=True,
         dense_clip_inference=True,
         text_attention_temperature=10.0,
-        column_slicing='per_image'),
+        # the authors' code's behaviour (their column slices, contexts
+        # eliminated progressively); clipdense's alternatives are ablation
+        # rows of results/reco_synthetic.md
+        column_slicing='reference_code',
+        progressive_context_elimination=True),
     index=dict(
         folder='data/synthetic/flat/img_dir/train',
         cache_file='work_dirs/reco/index/synthetic-flat-train_clip-synth-rn.npz',
         batch_size=32),
     archive_size=128,
     archive_batch_size=16,
+    crf=dict(iters=10),  # as the paper (pydensecrf2)
     test_cfg=dict(mode='whole'))
 
 # ReCo is training-free (ReCo.loss raises); these keys only let the usual

@@ -293,3 +293,165 @@ def test_timm_patch_tokens(tmp_path):
         TimmViTPatchTokens('deit_tiny_distilled_patch16_224', str(tmp_path / 'bad.pth'))
     with pytest.raises(FileNotFoundError, match='download the checkpoint'):
         TimmViTPatchTokens('deit_tiny_distilled_patch16_224', str(tmp_path / 'none.pth'))
+
+
+# ------------------------------------------------ issue 22: authors' defaults,
+# switches, disk cache, fine-to-coarse, CRF
+def test_progressive_context_elimination(pool, tmp_path):
+    cfg = _model_cfg(pool, tmp_path / 'idx.npz', vocabulary=['cup'])
+    cfg['decode_head']['context_concepts'] = ['sky', 'grass', 'road']
+    prog = _build(cfg)
+    assert prog.decode_head.column_slicing == 'reference_code'  # the authors' default
+    assert prog.decode_head.progressive_context_elimination
+    cfg['decode_head']['progressive_context_elimination'] = False
+    flat = _build(cfg)
+    with torch.no_grad():
+        prog.references()
+        flat.references()
+        # the first context has nothing to eliminate; later ones differ
+        sky = prog._reference('sky', {})
+        torch.testing.assert_close(sky, flat._reference('sky', {}))
+        grass_prog = prog._reference('grass', {'sky': sky})
+        assert not torch.allclose(grass_prog, flat._reference('grass', {}), atol=1e-5)
+    # the progressive model built grass with sky eliminated (cached), the
+    # other without
+    keys = {k[-2:] for k in prog.decode_head._refs}
+    assert ('grass', ('sky', )) in keys and ('road', ('sky', 'grass')) in keys
+    assert ('grass', ()) in {k[-2:] for k in flat.decode_head._refs}
+
+
+def test_reference_disk_cache(pool, tmp_path):
+    cache = tmp_path / 'refs'
+    cfg = _model_cfg(pool, tmp_path / 'idx.npz')
+    cfg['reference_cache'] = str(cache)
+    first = _build(cfg)
+    with torch.no_grad():
+        refs = first.references()
+    files = sorted(os.listdir(cache))
+    # one file per (concept, contexts): sky (context, reused as target), cup, grass
+    assert len(files) == 3 and all(f.endswith('.safetensors') for f in files)
+    assert first.reference_cache_hits == 0
+    # a new process-like model: all from disk, nothing retrieved
+    second = _build(cfg)
+    with torch.no_grad():
+        torch.testing.assert_close(second.references(), refs)
+    assert second.reference_cache_hits == 3 and not second.last_retrievals
+    # the stored key names what the reference depends on
+    from safetensors import safe_open
+    with safe_open(str(cache / files[0]), framework='pt') as f:
+        key = json.loads(f.metadata()['key'])
+    assert {'concept', 'contexts', 'options', 'weights', 'index', 'archive'} <= set(key)
+    # a half-written (truncated) file is ignored with a warning and rewritten
+    path = cache / files[0]
+    path.write_bytes(path.read_bytes()[:40])
+    third = _build(cfg)
+    with pytest.warns(UserWarning, match='unreadable cached reference'), torch.no_grad():
+        torch.testing.assert_close(third.references(), refs)
+    assert third.reference_cache_hits == 2
+    with safe_open(str(path), framework='pt') as f:
+        assert f.get_tensor('reference').shape == refs.shape[1:]
+    # other settings (k) do not reuse them
+    cfg_k = _model_cfg(pool, tmp_path / 'idx.npz', k=2)
+    cfg_k['reference_cache'] = str(cache)
+    other = _build(cfg_k)
+    with torch.no_grad():
+        other.references()
+    assert other.reference_cache_hits == 0 and len(os.listdir(cache)) == 6
+    # nor other weights (here they also re-embed the index: retrieval uses
+    # the same CLIP)
+    moved = _build(cfg)
+    with torch.no_grad():
+        for p in moved.clip_backbone.parameters():
+            p.add_(0.01)
+        moved.references()
+    assert moved.reference_cache_hits == 0 and len(os.listdir(cache)) == 9
+    assert moved.reference_cache_key('cup', ['sky'])['weights'] != key['weights']
+    assert not [f for f in os.listdir(cache) if f.endswith('.tmp')]
+
+
+def test_fine_to_coarse(pool, tmp_path):
+    cfg = _model_cfg(pool, tmp_path / 'idx.npz', vocabulary=('cup', 'grass', 'sky'))
+    cfg['decode_head']['fine_to_coarse'] = [1, 0, 0]
+    model = _build(cfg)
+    assert model.decode_head.num_outputs == 2
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        scores = model(x, mode='tensor')
+        preds = model.predict(x, _samples(2, 64, 64))
+    lut = torch.tensor([1, 0, 0])
+    for i in range(2):
+        # argmax over the fine classes first, then the map (the authors)
+        torch.testing.assert_close(preds[i].pred_sem_seg.data[0], lut[scores[i].argmax(0)])
+        assert preds[i].seg_logits.data.shape[0] == 3
+    with pytest.raises(ValueError, match='one output class per vocabulary entry'):
+        cfg['decode_head']['fine_to_coarse'] = [0, 1]
+        _build(cfg)
+    model.decode_head.set_vocabulary(['ball', 'road'])
+    assert model.decode_head.fine_to_coarse is None
+
+
+def test_dense_crf_refines_along_colour_edges():
+    """The CRF (pydensecrf2, requirements/runtime.txt) with ReCo's
+    parameters: noisy scores on a two-colour image snap to the colours."""
+    from clipdense.models.reco import DenseCRF
+    crf = DenseCRF(iters=10)
+    rgb = np.zeros((24, 24, 3), np.uint8)
+    rgb[:, 12:] = 255
+    truth = torch.zeros(24, 24, dtype=torch.long)
+    truth[:, 12:] = 1
+    scores = torch.stack([(truth == 0).float(), (truth == 1).float()]) * 0.6 + 0.2
+    g = torch.Generator().manual_seed(0)
+    flip = torch.rand(24, 24, generator=g) < 0.15
+    scores[:, flip] = scores[:, flip].flip(0)  # 15% of the pixels wrong
+    assert (scores.argmax(0) != truth).sum() > 40
+    q = crf.refine(rgb, scores)
+    assert q.shape == (2, 24, 24)
+    torch.testing.assert_close(q.sum(0), torch.ones(24, 24), atol=1e-4, rtol=0)
+    assert (q.argmax(0) != truth).sum() < 5
+    # batch form, uint8 RGB tensors
+    qb = crf.refine_batch(torch.from_numpy(rgb).permute(2, 0, 1)[None], scores[None])
+    torch.testing.assert_close(qb[0], q)
+
+
+def test_reco_with_crf(pool, tmp_path):
+    cfg = _model_cfg(pool, tmp_path / 'idx.npz')
+    cfg['crf'] = dict(iters=3)
+    model = _build(cfg)
+    with torch.no_grad():
+        preds = model.predict(torch.randn(1, 3, 64, 64), _samples(1, 64, 64))
+    probs = preds[0].seg_logits.data
+    assert probs.shape == (3, 64, 64)
+    torch.testing.assert_close(probs.sum(0), torch.ones(64, 64), atol=1e-4, rtol=0)
+
+
+def test_timm_patch_tokens_at_sizes_not_divisible_by_the_patch():
+    """KITTI-STEP's native 375x1242: the remainder is dropped, as the
+    authors' strided patch convolution does."""
+    from clipdense.models.backbones import TimmViTPatchTokens
+    enc = TimmViTPatchTokens('deit_tiny_distilled_patch16_224', None)
+    x = torch.randn(1, 3, 75, 100)
+    with torch.no_grad():
+        (feat, ) = enc(x)
+        (ref, ) = enc(x[:, :, :64, :96])
+    assert feat.shape == (1, 192, 4, 6)
+    torch.testing.assert_close(feat, ref)
+
+
+def test_cocostuff27_paper_config_vocabulary():
+    """The COCO-Stuff-27 paper config segments the 171 fine classes (ReCo's
+    spelling: mmseg's COCO-Stuff names with spaces for hyphens) and maps
+    them to the dataset's 27 coarse classes."""
+    from mmengine.config import Config
+    from mmseg.datasets import COCOStuffDataset
+
+    from clipdense.datasets.coco_stuff27 import (COARSE_GROUPS, COCO_STUFF_27,
+                                                 COCO_STUFF_171, fine171_to_coarse27)
+    from clipdense.testing.runs import ROOT
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/reco/reco_rn50x16-openai_cocostuff27-320x320.py'))
+    head = cfg.model.decode_head
+    assert tuple(head.vocabulary) == COCO_STUFF_171
+    assert list(head.fine_to_coarse) == fine171_to_coarse27()
+    assert tuple(cfg.test_dataloader.dataset.metainfo.classes) == COCO_STUFF_27
+    assert [c.replace('-', ' ') for c in COCOStuffDataset.METAINFO['classes']] == \
+        list(COCO_STUFF_171)
+    assert sorted(sum(COARSE_GROUPS.values(), ())) == sorted(COCO_STUFF_171)

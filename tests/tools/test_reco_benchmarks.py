@@ -60,3 +60,31 @@ def test_coco_fine_to_coarse(tmp_path):
     (tmp_path / 's.json').write_text(json.dumps(stuff))
     with pytest.raises(ValueError, match='unknown supercategory'):
         rb.coco_fine_to_coarse([str(tmp_path / 's.json')])
+
+
+def test_cocostuff27_from_stuffthingmaps_and_mmseg_train_ids(tmp_path):
+    """Both label files map to the same 27 coarse ids: the stuffthingmaps
+    (COCO id - 1, the authors' input) and mmseg's 171 train ids."""
+    from clipdense.datasets.coco_stuff27 import (COCO_STUFF_27, COCO_STUFF_171,
+                                                 fine171_to_coarse27, stuffthing182_ids)
+    d = tmp_path / 'annotations' / 'val2017'
+    d.mkdir(parents=True)
+    ids182 = np.array(stuffthing182_ids() + [255], np.uint8)
+    ids171 = np.array(list(range(171)) + [255], np.uint8)
+    cv2.imwrite(str(d / '000000000139.png'), ids182.reshape(4, 43))
+    cv2.imwrite(str(d / '000000000285_labelTrainIds.png'), ids171.reshape(4, 43))
+    assert rb.cocostuff27(str(tmp_path), splits=('val', )) == 2
+    a = cv2.imread(str(d / '000000000139_labelTrainIds27.png'), cv2.IMREAD_UNCHANGED).ravel()
+    b = cv2.imread(str(d / '000000000285_labelTrainIds27.png'), cv2.IMREAD_UNCHANGED).ravel()
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a[:171], fine171_to_coarse27())
+    assert a[-1] == 255
+    coarse = {n: COCO_STUFF_27[c] for n, c in zip(COCO_STUFF_171, a[:171])}
+    assert coarse['person'] == 'person' and coarse['wall brick'] == 'wall'
+    assert coarse['tv'] == 'electronic' and coarse['playingfield'] == 'ground'
+    # ids that never occur (e.g. 11 = COCO's removed 'street sign') stay unlabelled
+    cv2.imwrite(str(d / '000000000001.png'), np.array([[11, 25, 0]], np.uint8))
+    rb.cocostuff27(str(tmp_path), splits=('val', ))
+    np.testing.assert_array_equal(
+        cv2.imread(str(d / '000000000001_labelTrainIds27.png'), cv2.IMREAD_UNCHANGED),
+        [[255, 255, 9]])

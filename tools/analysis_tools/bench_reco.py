@@ -31,7 +31,10 @@ ABLATIONS = [
     ('ReCo without language guidance and context elimination',
      dict(language_guidance=False, context_elimination=False)),
     ('ReCo with language guidance only', dict(context_elimination=False)),
-    ("ReCo, the reference code's column slices", dict(column_slicing='reference_code')),
+    ("ReCo with clipdense's per-image column slices", dict(column_slicing='per_image')),
+    ('ReCo with the context references built independently (not progressively)',
+     dict(progressive_context_elimination=False)),
+    ('ReCo without the dense CRF', dict(_crf=None)),
     ('ReCo without text attention at inference', dict(dense_clip_inference=False)),
     ('ReCo co-segmenting C4 features (stride 16) instead of C5', dict(_dense_feature=0)),
     ('ReCo with k=20', dict(k=20)),
@@ -180,6 +183,8 @@ def main(argv=None):
             head_opts = dict(opts)
             if '_dense_feature' in head_opts:
                 c.model.dense_feature = head_opts.pop('_dense_feature')
+            if '_crf' in head_opts:
+                c.model.crf = head_opts.pop('_crf')
             if '_templates' in head_opts:
                 c.model.decode_head.text_encoder.templates = head_opts.pop('_templates')
             c.model.decode_head.update(head_opts)
@@ -259,7 +264,9 @@ def write_results(args, rows, extra, wall, threads, command=None):
         'seconds are training plus test.', '',
         'Disclosure: the synthetic ReCo config\'s feature level (C5) and k (10) were picked after '
         'comparing C4/C5 and k=10/20 on this val split (rows below); everything else is '
-        'the paper\'s recipe or was fixed beforehand. ReCo+ uses its last checkpoint. The '
+        'the paper\'s recipe as the authors\' code runs it (their column slices, contexts '
+        'eliminated progressively, dense CRF) or was fixed beforehand. ReCo+ uses its last '
+        'checkpoint; its pseudo-labels are made with the CRF, as the authors\'. The '
         'MaskCLIP config (another issue\'s) phrases the classes as the captions do '
         '(\'under the sky\', ...), a phrasing its author chose on the train split\'s labels; '
         'ReCo uses the plain names (a row below gives ReCo with that phrasing).', '',

@@ -3,8 +3,7 @@ layout read by configs/reco/_base_/{cityscapes27,kitti_step,cocostuff27}.py.
 
     python tools/dataset_converters/reco_benchmarks.py cityscapes27 data/cityscapes
     python tools/dataset_converters/reco_benchmarks.py kitti_step data/kitti_step
-    python tools/dataset_converters/reco_benchmarks.py cocostuff27 data/coco_stuff164k \
-        --curated PATH/TO/Coco164kFull_Stuff_Coarse.txt
+    python tools/dataset_converters/reco_benchmarks.py cocostuff27 data/cocostuff
 
 * cityscapes27: ``gtFine/<split>/<city>/*_gtFine_labelIds.png`` ->
   ``*_gtFine_labelIds27.png`` with ``labelId - 7`` for labelIds 7..33 and
@@ -12,13 +11,16 @@ layout read by configs/reco/_base_/{cityscapes27,kitti_step,cocostuff27}.py.
 * kitti_step: ``panoptic_maps/<split>/<seq>/*.png`` (semantic id in the red
   channel, 255 void) -> ``*_semantic.png``; images are expected under
   ``images/<split>/<seq>/`` with the same names.
-* cocostuff27: ``annotations/<split>2017/*_labelTrainIds.png`` (the
-  stuffthingmaps ids 0..181 = COCO category id - 1, 255 unlabelled) ->
-  ``*_labelTrainIds27.png`` with the 27 coarse classes. The fine-to-coarse
-  map is derived from the ``supercategory`` fields of COCO's and
-  COCO-Stuff's category lists (``--categories`` json files holding
-  ``categories``), which is the hierarchy IIC and STEGO use. ``--curated``
-  (STEGO's image list) is copied to ``curated_<split>.txt``.
+* cocostuff27: the stuffthingmaps ``annotations/<split>2017/<id>.png``
+  (pixel = COCO category id - 1, 255 unlabelled; the files STEGO's and
+  ReCo's COCO-Stuff folder holds) or mmseg's
+  ``annotations/<split>2017/<id>_labelTrainIds.png`` (the 171 classes) ->
+  ``<id>_labelTrainIds27.png`` with the 27 coarse classes of
+  :mod:`clipdense.datasets.coco_stuff27`. ``--categories`` (COCO's and
+  COCO-Stuff's category json files) derives the map from their
+  ``supercategory`` fields instead; ``--curated`` copies an image list to
+  ``curated_<split>.txt`` (the configs read STEGO's list at
+  ``curated/<split>2017/Coco164kFull_Stuff_Coarse.txt`` directly).
 """
 import argparse
 import glob
@@ -28,6 +30,8 @@ import shutil
 import sys
 
 import numpy as np
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 COCO27 = ('electronic', 'appliance', 'food things', 'furniture things',
           'indoor', 'kitchen', 'accessory', 'animal', 'outdoor', 'person',
@@ -90,18 +94,28 @@ def coco_fine_to_coarse(category_files):
     return out
 
 
-def cocostuff27(root, categories, curated=None, splits=('train', 'val')):
+def cocostuff27(root, categories=None, curated=None, splits=('train', 'val')):
     import cv2
-    f2c = coco_fine_to_coarse(categories)
-    lut = np.full(256, 255, np.uint8)
+
+    from clipdense.datasets.coco_stuff27 import (fine171_to_coarse27,
+                                                 fine182_to_coarse27)
+    f2c = coco_fine_to_coarse(categories) if categories else fine182_to_coarse27()
+    lut182 = np.full(256, 255, np.uint8)
     for fine, coarse in f2c.items():
-        lut[fine] = coarse
+        lut182[fine] = coarse
+    lut171 = np.full(256, 255, np.uint8)
+    lut171[:171] = fine171_to_coarse27()
     n = 0
     for split in splits:
-        for p in sorted(glob.glob(osp.join(root, 'annotations', f'{split}2017',
-                                           '*_labelTrainIds.png'))):
-            _write(p.replace('_labelTrainIds.png', '_labelTrainIds27.png'),
-                   lut[cv2.imread(p, cv2.IMREAD_UNCHANGED)])
+        for p in sorted(glob.glob(osp.join(root, 'annotations', f'{split}2017', '*.png'))):
+            name = osp.basename(p)
+            if name.endswith('_labelTrainIds.png'):  # mmseg's 171 train ids
+                lut, out = lut171, p.replace('_labelTrainIds.png', '_labelTrainIds27.png')
+            elif name[:-4].isdigit():  # stuffthingmaps, COCO id - 1
+                lut, out = lut182, p[:-4] + '_labelTrainIds27.png'
+            else:
+                continue
+            _write(out, lut[cv2.imread(p, cv2.IMREAD_UNCHANGED)])
             n += 1
         if curated:
             shutil.copy(curated, osp.join(root, f'curated_{split}.txt'))
@@ -125,9 +139,7 @@ def main(argv=None):
     elif a.dataset == 'kitti_step':
         n = kitti_step(a.root, a.splits)
     else:
-        if not a.categories:
-            sys.exit('cocostuff27 needs --categories instances_val2017.json stuff_val2017.json')
-        n = cocostuff27(a.root, a.categories, a.curated, a.splits)
+        n = cocostuff27(a.root, a.categories or None, a.curated, a.splits)
     print(f'wrote {n} label maps under {a.root}')
     if n == 0:
         sys.exit('no label maps found: check the folder layout in this script\'s docstring')

@@ -1,4 +1,5 @@
 from .affordance import LoadAffordanceHeatmap, LoadReferringMask
+from .center_crop_frame import CenterCropFrame, paste_into_frame
 from .anomaly import LoadAnomalyAnnotations, PackAnomalyInputs
 from .formatting import PackCaptionInputs
 from .label_mapping import LoadMappedAnnotations
@@ -6,4 +7,5 @@ from .random_resized_crop import CLIPRandomResizedCrop
 
 __all__ = ['PackCaptionInputs', 'LoadReferringMask', 'LoadAffordanceHeatmap',
            'LoadMappedAnnotations', 'LoadAnomalyAnnotations', 'PackAnomalyInputs',
-           'CLIPRandomResizedCrop']
+           'CLIPRandomResizedCrop',
+           'CenterCropFrame', 'paste_into_frame']

@@ -77,9 +77,15 @@ class TimmViTPatchTokens(BaseModule):
         return self
 
     def forward(self, x: torch.Tensor):
-        """``(B, 3, H, W)`` -> ``((B, C, H // p, W // p),)``."""
+        """``(B, 3, H, W)`` -> ``((B, C, H // p, W // p),)``.
+
+        Rows and columns past the last whole patch are dropped, as a
+        strided patch convolution does (the authors' DeiT for ReCo at
+        KITTI-STEP's native 375x1242); timm itself refuses such sizes."""
         b, _, h, w = x.shape
         ph, pw = self.patch_size
+        if h % ph or w % pw:
+            x = x[:, :, :h - h % ph, :w - w % pw]
         tokens = self.model.forward_features(x)
         n_prefix = getattr(self.model, 'num_prefix_tokens', 1)
         tokens = tokens[:, n_prefix:]

@@ -2,11 +2,18 @@
 NIPS 2011), with ReCo's parameters (taken by ReCo from STEGO).
 
 The CRF itself is C++ code behind the ``pydensecrf`` module. The original
-package (``pydensecrf`` 1.0rc3, PyPI, 2018) is unmaintained; ``pydensecrf2``
-(PyPI 1.1, December 2024, a fork kept for CellSeg3D) installs the same
-``pydensecrf`` module. clipdense installs neither: ``pip install
-pydensecrf2`` enables ``crf=dict(...)`` in a ReCo config. Without it the
-option fails at build time with that message.
+package (``pydensecrf`` 1.0rc3, PyPI, 2018) is unmaintained and does not
+build on current Pythons; ``pydensecrf2`` (PyPI 1.1, December 2024, a fork
+kept for CellSeg3D) installs the same ``pydensecrf`` module. It is in
+requirements/runtime.txt (a source distribution: pip compiles it, which
+needs a C++ compiler). The paper configs turn the CRF on; without the
+module they fail at build time with the instruction to install it.
+
+Difference from the authors' ``utils/crf.py``: they recover the image from
+the normalised tensor with ``to_pil_image`` (truncating ``x * 255``, which
+can lower a channel by one), here it is rounded back to the loaded
+``uint8`` values. They hand the bilateral kernel BGR, here RGB; the kernel
+weighs all channels alike, so the order changes nothing.
 """
 import numpy as np
 import torch
@@ -19,9 +26,9 @@ def _import_densecrf():
         from pydensecrf.utils import unary_from_softmax
     except ImportError as e:
         raise ImportError(
-            'the dense CRF needs the pydensecrf module, which clipdense does not '
-            'install: `pip install pydensecrf2` (maintained fork, same module name) '
-            'or drop crf=... from the ReCo config') from e
+            'the dense CRF needs the pydensecrf module: `pip install pydensecrf2` '
+            '(in requirements/runtime.txt; maintained fork, same module name, built '
+            'from source with a C++ compiler) or set model.crf=None') from e
     return dcrf, unary_from_softmax
 
 

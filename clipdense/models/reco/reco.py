@@ -58,8 +58,19 @@ class ReCo(BaseSegmentor):
             centre-cropped to this size before feature extraction (ReCo:
             224).
         archive_batch_size (int): retrieved images per forward pass.
-        crf (dict, optional): dense-CRF parameters (:class:`DenseCRF`);
-            needs a ``pydensecrf`` module (not installed by clipdense).
+        archive_resize (str): how retrieved images are resized to
+            ``archive_size``: ``'pil-bilinear'`` (the authors: torchvision's
+            ``resize`` + ``center_crop`` on PIL images) or
+            ``'cv2-bicubic'`` (CLIP's preprocessing with cv2).
+        crf (dict, optional): dense-CRF parameters (:class:`DenseCRF`, the
+            ``pydensecrf`` module of ``pydensecrf2``, in
+            requirements/runtime.txt); the paper configs turn it on.
+        reference_cache (str, optional): folder where reference embeddings
+            are stored (safetensors, one file per concept) and reused by
+            later runs, keyed by the weights (content hash), the index file,
+            the options and the concept's contexts (see
+            :meth:`reference_cache_key`). The authors keep one pickle per
+            dataset. ``None``: in memory only.
         data_preprocessor (dict): normalisation of inputs *and* of the
             retrieved images.
     """
@@ -70,7 +81,9 @@ class ReCo(BaseSegmentor):
                  clip_feature: str = 'value',
                  archive_size: int = 224,
                  archive_batch_size: int = 16,
+                 archive_resize: str = 'pil-bilinear',
                  crf: Optional[dict] = None,
+                 reference_cache: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
@@ -86,6 +99,12 @@ class ReCo(BaseSegmentor):
         self.clip_feature = clip_feature
         self.archive_size = int(archive_size)
         self.archive_batch_size = int(archive_batch_size)
+        if archive_resize not in ('pil-bilinear', 'cv2-bicubic'):
+            raise ValueError("archive_resize must be 'pil-bilinear' (the authors) or "
+                             f"'cv2-bicubic', got {archive_resize!r}")
+        self.archive_resize = archive_resize
+        self.reference_cache = reference_cache
+        self._weights_hashes: Dict[tuple, str] = {}
         self.crf = DenseCRF(**crf) if crf else None
         self.index_cfg = dict(index)
         self.train_cfg = train_cfg
@@ -94,6 +113,7 @@ class ReCo(BaseSegmentor):
         self.num_classes = self.out_channels = self.decode_head.num_classes
         self._index = None
         self.last_retrievals: Dict[str, object] = {}
+        self.reference_cache_hits = 0
 
     # ------------------------------------------------------------------ index
     @property
@@ -157,22 +177,154 @@ class ReCo(BaseSegmentor):
         return tuple((p.data_ptr(), p._version) for m in mods for p in m.parameters()) + \
             self.decode_head.text_encoder.weights_key()
 
+    def _resize_archive(self, rgb: np.ndarray) -> np.ndarray:
+        from clipdense.apis.image_index import resize_center_crop
+        if self.archive_resize == 'cv2-bicubic':
+            return resize_center_crop(rgb, self.archive_size)
+        from clipdense.datasets.transforms.center_crop_frame import (
+            center_crop_offsets, pil_resize, torchvision_resized_size)
+        s = self.archive_size
+        nh, nw = torchvision_resized_size(*rgb.shape[:2], s)
+        top, left = center_crop_offsets(nh, nw, s, s)
+        return pil_resize(rgb, nh, nw, 'bilinear')[top:top + s, left:left + s]
+
     def _load_archive(self, paths: Sequence[str]) -> torch.Tensor:
-        from clipdense.apis.image_index import read_rgb, resize_center_crop
+        from clipdense.apis.image_index import read_rgb
         imgs = []
         for p in paths:
-            bgr = resize_center_crop(read_rgb(p), self.archive_size)[:, :, ::-1]
+            bgr = self._resize_archive(read_rgb(p))[:, :, ::-1]
             imgs.append(torch.from_numpy(np.ascontiguousarray(bgr)).permute(2, 0, 1))
         data = self.data_preprocessor(dict(inputs=imgs, data_samples=None), False)
         return data['inputs']
 
+    def weights_hash(self) -> str:
+        """Content hash of every weight a reference depends on (CLIP
+        backbone, dense encoder, text tower); computed once per set of
+        weights."""
+        key = self._weights_key()
+        if key not in self._weights_hashes:
+            import hashlib
+
+            from clipdense.apis.image_index import weights_hash
+            enc = self.decode_head.text_encoder
+            mods = [self.clip_backbone] + ([self.dense_encoder] if self.dense_encoder else [])
+            h = hashlib.blake2b(digest_size=16)
+            for m in mods:
+                h.update(weights_hash(m).encode())
+            tower = getattr(enc, 'tower_parameters', None)
+            params = list(tower()) if tower is not None else list(enc.parameters())
+            for p in params:
+                t = p.detach().cpu().contiguous().reshape(-1)
+                h.update(f'{t.numel()}:{t.dtype}'.encode())
+                h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b'')
+            self._weights_hashes = {key: h.hexdigest()}
+        return self._weights_hashes[key]
+
+    def _index_fingerprint(self) -> Optional[dict]:
+        """The index file (path, size, mtime) and its retrieval settings;
+        ``None`` while no index file exists."""
+        import os
+        import os.path as osp
+        path = self.index_cfg.get('cache_file') or getattr(self._index, 'cache_file', None)
+        if not path or not osp.isfile(path):
+            return None
+        st = os.stat(path)
+        cfg = {k: self.index_cfg.get(k) for k in ('folder', 'arch', 'pretrained', 'templates')}
+        cfg['folder'] = osp.abspath(cfg['folder'])
+        return dict(file=osp.abspath(path), size=int(st.st_size), mtime_ns=int(st.st_mtime_ns),
+                    **{k: v if isinstance(v, (str, type(None))) else list(v)
+                       for k, v in cfg.items()})
+
+    def reference_cache_key(self, concept: str, contexts: Sequence[str]) -> Optional[dict]:
+        """What a stored reference must match to be reused: format,
+        concept, its context concepts (in order), the head's options,
+        archive preprocessing, normalisation, feature choice, the weights'
+        content hash and the index file. ``None`` when no index file exists
+        yet (nothing stored can match)."""
+        index = self._index_fingerprint()
+        if index is None:
+            return None
+        dp = self.data_preprocessor
+
+        def plain(v):
+            if isinstance(v, torch.Tensor):
+                return [round(float(x), 6) for x in v.flatten().tolist()]
+            if isinstance(v, (list, tuple)):
+                return [plain(x) for x in v]
+            return v
+        return dict(format=1, concept=concept, contexts=list(contexts),
+                    options=plain(self.decode_head.option_key()),
+                    archive=[self.archive_size, self.archive_resize],
+                    normalise=[plain(getattr(dp, 'mean', None)), plain(getattr(dp, 'std', None)),
+                               bool(getattr(dp, '_channel_conversion', False))],
+                    features=[plain(self.dense_feature), self.clip_feature],
+                    weights=self.weights_hash(), index=index)
+
+    def _cache_path(self, key: dict) -> str:
+        import hashlib
+        import json
+        import os.path as osp
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+        return osp.join(self.reference_cache, f'{digest}.safetensors')
+
+    def _load_cached_reference(self, key: Optional[dict]) -> Optional[torch.Tensor]:
+        import json
+        import os.path as osp
+        import warnings
+        if self.reference_cache is None or key is None:
+            return None
+        path = self._cache_path(key)
+        if not osp.isfile(path):
+            return None
+        try:
+            from safetensors import safe_open
+            with safe_open(path, framework='pt') as f:
+                stored = json.loads((f.metadata() or {}).get('key', 'null'))
+                ref = f.get_tensor('reference')
+        except Exception as e:  # noqa: BLE001  (truncated or foreign file)
+            warnings.warn(f'ignoring unreadable cached reference {path}: {e}')
+            return None
+        if stored != json.loads(json.dumps(key)):
+            return None  # a hash collision: recompute (and overwrite)
+        return ref.to(self._device())
+
+    def _store_reference(self, key: Optional[dict], ref: torch.Tensor) -> None:
+        import json
+        import os
+        import tempfile
+        if self.reference_cache is None or key is None:
+            return
+        from safetensors.torch import save
+        os.makedirs(self.reference_cache, exist_ok=True)
+        path = self._cache_path(key)
+        data = save({'reference': ref.detach().float().cpu().contiguous()},
+                    metadata={'key': json.dumps(key, sort_keys=True)})
+        fd, tmp = tempfile.mkstemp(dir=self.reference_cache, suffix='.tmp')
+        try:
+            with os.fdopen(fd, 'wb') as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)  # readers see no file or a whole one
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
     @torch.no_grad()
     def _reference(self, concept: str, contexts: Dict[str, torch.Tensor]) -> torch.Tensor:
         head = self.decode_head
-        key = (self._weights_key(), head.option_key(), self.index.cache_file,
-               self.archive_size, concept, tuple(sorted(contexts)))
+        key = (self._weights_key(), head.option_key(), self.index_cfg.get('cache_file'),
+               self.archive_size, self.archive_resize, concept, tuple(contexts))
         if key in head._refs:
             return head._refs[key]
+        disk_key = self.reference_cache_key(concept, list(contexts)) \
+            if self.reference_cache else None
+        ref = self._load_cached_reference(disk_key)
+        if ref is not None:
+            self.reference_cache_hits += 1
+            head._refs[key] = ref
+            return ref
         hit = self.index.retrieve([concept], head.k)[0]
         self.last_retrievals[concept] = hit
         dense, clip = [], []
@@ -194,6 +346,8 @@ class ReCo(BaseSegmentor):
             dense, weights, column_slicing=head.column_slicing,
             include_own_image=head.include_own_image, chunk=head.affinity_chunk)
         head._refs[key] = ref
+        if self.reference_cache:
+            self._store_reference(self.reference_cache_key(concept, list(contexts)), ref)
         return ref
 
     def references(self) -> torch.Tensor:
@@ -203,9 +357,11 @@ class ReCo(BaseSegmentor):
         names = parse_vocabulary(head.vocabulary)[0]
         ctx = {}
         if head.context_elimination:
-            # context references: language guidance only (paper Sec. 3.3)
             for c in head.context_concepts:
-                ctx[c] = self._reference(c, {})
+                # the authors' code: each context with the earlier ones
+                # eliminated; otherwise language guidance only (Sec. 3.3)
+                ctx[c] = self._reference(
+                    c, dict(ctx) if head.progressive_context_elimination else {})
         refs = []
         for name in names:
             target = head.concept_aliases.get(name, name)
@@ -248,7 +404,16 @@ class ReCo(BaseSegmentor):
             metas = [dict(ori_shape=inputs.shape[2:], img_shape=inputs.shape[2:],
                           pad_shape=inputs.shape[2:], padding_size=[0, 0, 0, 0])] * \
                 inputs.shape[0]
-        return self.postprocess_result(self.encode_decode(inputs, metas), data_samples)
+        results = self.postprocess_result(self.encode_decode(inputs, metas), data_samples)
+        lut = self.decode_head.fine_to_coarse
+        if lut is not None:
+            # the authors' COCO-Stuff-27: argmax over the fine classes, then
+            # each fine class's coarse class
+            lut = torch.tensor(lut, dtype=torch.long)
+            for r in results:
+                pred = r.pred_sem_seg.data
+                r.pred_sem_seg.data = lut.to(pred.device)[pred.long()].to(pred.dtype)
+        return results
 
     def _forward(self, inputs: torch.Tensor, data_samples=None):
         return self.encode_decode(inputs)

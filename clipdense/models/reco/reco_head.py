@@ -46,9 +46,22 @@ class ReCoHead(BaseModule):
             text attention at inference (ReCo's default).
         text_attention_temperature (float): ``T`` of ``sigmoid(T cos)``
             (ReCo: 10).
-        column_slicing (str): ``'per_image'`` (correct) or
-            ``'reference_code'`` (the authors' slices), see
+        column_slicing (str): ``'reference_code'`` (default: the authors'
+            slices, which produced the paper's numbers) or ``'per_image'``
+            (clipdense's fix: each image's own columns), see
             :mod:`.cosegmentation`.
+        progressive_context_elimination (bool): build the context
+            references in order, each with the earlier ones eliminated
+            (default, the authors' code: tree; sky without tree; building
+            without tree and sky; ...). ``False`` (clipdense's reading of
+            the paper's Sec. 3.3): every context reference with language
+            guidance only.
+        fine_to_coarse (Sequence[int], optional): one output class per
+            vocabulary entry; the prediction is the output class of the
+            pixel's best vocabulary entry (argmax first, then the map), as
+            the authors evaluate COCO-Stuff-27 (171 fine names, 27 coarse
+            classes). ``seg_logits`` keep one channel per vocabulary entry.
+            Dropped (with a warning) when the vocabulary changes.
         include_own_image (bool): count a pixel's own image in its score.
         affinity_chunk (int): rows of the affinity computed at once.
     """
@@ -62,7 +75,9 @@ class ReCoHead(BaseModule):
                  context_elimination: bool = True,
                  dense_clip_inference: bool = True,
                  text_attention_temperature: float = 10.0,
-                 column_slicing: str = 'per_image',
+                 column_slicing: str = 'reference_code',
+                 progressive_context_elimination: bool = True,
+                 fine_to_coarse: Optional[Sequence[int]] = None,
                  include_own_image: bool = True,
                  affinity_chunk: int = 4096,
                  init_cfg=None):
@@ -92,10 +107,29 @@ class ReCoHead(BaseModule):
         self.dense_clip_inference = bool(dense_clip_inference)
         self.temperature = float(text_attention_temperature)
         self.column_slicing = column_slicing
+        self.progressive_context_elimination = bool(progressive_context_elimination)
+        self.fine_to_coarse = self._check_map(fine_to_coarse, len(names))
         self.include_own_image = bool(include_own_image)
         self.affinity_chunk = int(affinity_chunk)
         self.threshold = 0.5  # read by mmseg's postprocess for 1-class outputs
         self._refs: Dict[tuple, torch.Tensor] = {}
+
+    @staticmethod
+    def _check_map(fine_to_coarse, n):
+        if fine_to_coarse is None:
+            return None
+        m = [int(c) for c in fine_to_coarse]
+        if len(m) != n:
+            raise ValueError(f'fine_to_coarse has {len(m)} entries but the vocabulary has '
+                             f'{n} classes; give one output class per vocabulary entry')
+        if min(m) < 0 or max(m) > 254:
+            raise ValueError('fine_to_coarse entries must be output class ids in 0..254')
+        return tuple(m)
+
+    @property
+    def num_outputs(self) -> int:
+        """Classes of the prediction (``pred_sem_seg``)."""
+        return self.num_classes if self.fine_to_coarse is None else max(self.fine_to_coarse) + 1
 
     def init_weights(self):
         self._is_init = True  # the text tower keeps its loaded weights
@@ -106,6 +140,11 @@ class ReCoHead(BaseModule):
         next forward (those seen before are reused)."""
         names = parse_vocabulary(vocabulary)[0]
         self.text_encoder(tuple(vocabulary))  # bad names fail here; cached
+        if self.fine_to_coarse is not None and len(names) != len(self.fine_to_coarse):
+            import warnings
+            warnings.warn('ReCoHead: the new vocabulary replaces the fine classes; '
+                          'fine_to_coarse is dropped (predictions index the vocabulary)')
+            self.fine_to_coarse = None
         self.vocabulary = tuple(vocabulary)
         self.num_classes = self.out_channels = len(names)
 
@@ -118,7 +157,8 @@ class ReCoHead(BaseModule):
         """Everything besides weights and concept that a reference depends on."""
         return (self.k, self.language_guidance, self.context_elimination,
                 self.context_concepts, self.temperature, self.column_slicing,
-                self.include_own_image, tuple(self.text_encoder.templates))
+                self.include_own_image, tuple(self.text_encoder.templates),
+                self.progressive_context_elimination)
 
     def clear_references(self):
         """Forget cached reference embeddings."""

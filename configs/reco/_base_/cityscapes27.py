@@ -1,6 +1,10 @@
 # Cityscapes-27 (STEGO / ReCo protocol): the 27 classes of labelIds 7..33
 # (label = labelId - 7; the others are 255), val split, shorter side resized
-# to 320 and a 320x320 centre crop. Prepare the label maps with
+# to 320 and a 320x320 centre crop of image *and* ground truth, both with
+# nearest-neighbour PIL resizing (the authors' STEGO transform), scored on
+# the crop (`CenterCropFrame` makes the crop the frame of the prediction;
+# its `crop_frame` meta lets pseudo-labels be pasted back into the image).
+# Prepare the label maps with
 #   python tools/dataset_converters/reco_benchmarks.py cityscapes27 data/cityscapes
 # (writes gtFine/<split>/<city>/*_gtFine_labelIds27.png next to the originals).
 dataset_type = 'BaseSegDataset'
@@ -13,9 +17,11 @@ classes = ('road', 'sidewalk', 'parking', 'rail track', 'building', 'wall',
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
-    dict(type='ResizeShortestEdge', scale=320, max_size=100000),
-    dict(type='CenterCrop', crop_size=320),
-    dict(type='PackSegInputs'),
+    dict(type='CenterCropFrame', scale=320, crop_size=320, interpolation='nearest'),
+    dict(type='PackSegInputs',
+         meta_keys=('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape',
+                   'scale_factor', 'flip', 'flip_direction', 'reduced_zero_label',
+                   'crop_frame')),
 ]
 val_dataloader = dict(
     batch_size=1,

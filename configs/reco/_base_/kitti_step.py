@@ -1,5 +1,7 @@
 # KITTI-STEP (ReCo protocol): the 19 Cityscapes train classes of the
-# panoptic label maps (semantic id = red channel, 255 void), val split.
+# panoptic label maps (semantic id = red channel, 255 void), val split, at
+# the native resolution (about 1242x375; the authors run one image at a
+# time, no resizing). Folder layout of deeplab2's KITTI-STEP instructions.
 # Prepare with
 #   python tools/dataset_converters/reco_benchmarks.py kitti_step data/kitti_step
 # (writes panoptic_maps/<split>/<seq>/*_semantic.png next to the panoptic maps).
@@ -12,7 +14,6 @@ classes = ('road', 'sidewalk', 'building', 'wall', 'fence', 'pole',
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
-    dict(type='ResizeShortestEdge', scale=320, max_size=100000),
     dict(type='PackSegInputs'),
 ]
 val_dataloader = dict(

@@ -33,8 +33,11 @@ default_hooks = dict(
 reco_plus_train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
-    dict(type='ResizeShortestEdge', scale=320, max_size=100000),
-    dict(type='CenterCrop', crop_size=320),
+    # the authors: torchvision resize (bilinear image, nearest labels) and
+    # centre crop; the pseudo-labels are in the image's frame (ignore, 255,
+    # outside the crop ReCo labelled)
+    dict(type='CenterCropFrame', scale=320, crop_size=320, interpolation='bilinear',
+         crop_frame=False),
     dict(type='RandomResize', scale=crop_size, ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size),
     dict(type='RandomFlip', prob=0.5),
