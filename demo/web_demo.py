@@ -102,7 +102,9 @@ def _rel(path):
 def model_choices(args):
     """``{task: OrderedDict(label -> Choice)}``: the training-free configs of
     the metafiles (the tiny synthetic ones first), the affordance baseline,
-    and ``--config`` (first in its tab)."""
+    and ``--config`` (first in its tab). The metafiles' configs are given by
+    absolute path; the weight files they name stay relative to the working
+    directory (``work_dirs/quickstart/tiny_clip.pt``)."""
     from clipdense.utils.metafiles import all_models
     models = all_models(ROOT)
     by_config = {m['Config']: m for m in models}
@@ -128,12 +130,14 @@ def model_choices(args):
     for m in tiny_first:
         if m['Task'] in out and m['Training-free']:
             lab = label_of(m)
-            out[m['Task']].setdefault(lab, Choice(lab, m['Config'], None, None, False))
+            out[m['Task']].setdefault(lab, Choice(lab, osp.join(ROOT, m['Config']), None,
+                                                  None, False))
     aff = by_config.get(DEFAULT_AFFORDANCE)
     if aff is not None:
         lab = label_of(aff, ', untrained CLIP baseline (clip_value)')
         out['affordance'].setdefault(lab, Choice(
-            lab, DEFAULT_AFFORDANCE, None, {'model.test_cfg.heatmap': 'clip_value'}, False))
+            lab, osp.join(ROOT, DEFAULT_AFFORDANCE), None,
+            {'model.test_cfg.heatmap': 'clip_value'}, False))
     return out
 
 
@@ -151,7 +155,7 @@ def _to_rgb(bgr):
 
 
 def error_md(msg):
-    return f'**Error:** {html.escape(str(msg))}'
+    return f"**Error:** {html.escape(str(msg), quote=False)}"
 
 
 class WebDemo:
@@ -418,14 +422,6 @@ def _reorder(out):
     return msg, overlay, legend or '', heat
 
 
-def theme():
-    """gradio's default look with the machine's fonts (its default theme
-    loads web fonts, which an offline browser waits for)."""
-    import gradio as gr
-    return gr.themes.Default(font=['ui-sans-serif', 'system-ui', 'sans-serif'],
-                             font_mono=['ui-monospace', 'monospace'])
-
-
 def main(argv=None):
     args = parse_args().parse_args(argv)
     if not 0.0 <= args.opacity <= 1.0:
@@ -445,7 +441,7 @@ def main(argv=None):
           f'(device {args.device}; Ctrl+C stops it)', flush=True)
     page.queue(default_concurrency_limit=1).launch(
         server_name=args.host, server_port=args.port, share=False, inbrowser=False,
-        show_error=False, theme=theme(), allowed_paths=[osp.join(ROOT, 'demo')])
+        show_error=False, allowed_paths=[osp.join(ROOT, 'demo')])
 
 
 if __name__ == '__main__':
