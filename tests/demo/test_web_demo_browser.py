@@ -32,9 +32,10 @@ import pytest
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 HOW = ('install it with `bash tools/install_browser.sh` (Debian packages chromium '
        'and chromium-driver) and `pip install -r requirements/tests.txt` (playwright)')
-CHROMIUM = shutil.which('chromium') or (
-    '/usr/bin/chromium' if osp.isfile('/usr/bin/chromium') else None)
-if CHROMIUM is None:
+# $CLIPDENSE_CHROMIUM: another Chromium binary
+CHROMIUM = (os.environ.get('CLIPDENSE_CHROMIUM') or shutil.which('chromium')
+            or '/usr/bin/chromium')
+if not osp.isfile(CHROMIUM):
     pytest.skip(f'headless Chromium not found: {HOW}', allow_module_level=True)
 sync_api = pytest.importorskip('playwright.sync_api',
                                reason=f'Playwright is not installed: {HOW}')
