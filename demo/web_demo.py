@@ -274,8 +274,7 @@ class WebDemo:
                       if labels_only else ''))
             return (_to_rgb(overlay), legend_html(seg, classes, palette), heat, msg)
 
-        out = self._guard(run, 3)
-        return out
+        return self._guard(run, 3)
 
     # -- anomaly ----------------------------------------------------------
     def anomaly(self, image, class_name, label=None):
@@ -439,6 +438,9 @@ def main(argv=None):
     page = build_ui(demo)
     print(f'clipdense web demo on http://{args.host}:{args.port} '
           f'(device {args.device}; Ctrl+C stops it)', flush=True)
+    if args.host not in ('127.0.0.1', 'localhost', '::1'):
+        print(f'note: listening on {args.host}: anyone who reaches this machine '
+              'can use the demo (and its compute); there is no login', flush=True)
     page.queue(default_concurrency_limit=1).launch(
         server_name=args.host, server_port=args.port, share=False, inbrowser=False,
         show_error=False, allowed_paths=[osp.join(ROOT, 'demo')])

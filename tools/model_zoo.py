@@ -52,9 +52,20 @@ def synthetic_cell(model) -> str:
 
 
 def weights_cell(model) -> str:
+    """Training-free, or how released weights load: a ``Converter`` mapping
+    (``Script``, ``Released``, optional ``Usage``) is checked against the
+    repository, so the page says "convert with ..." only once the script
+    exists."""
     if model['Training-free']:
         return 'none (training-free)'
-    return _cell(model.get('Converter') or '-')
+    conv = model.get('Converter') or '-'
+    if not isinstance(conv, dict):
+        return _cell(conv)
+    script = conv['Script']
+    if osp.isfile(osp.join(ROOT, script)):
+        usage = conv.get('Usage') or f'python {script} SRC DST'
+        return _cell(f'{conv["Released"]}: `{usage}`')
+    return _cell(f'no converter yet for {conv["Released"]}')
 
 
 def commands(model) -> list:

@@ -13,7 +13,9 @@ for its models) and a list of ``Models`` (one per config)::
       Code: https://github.com/chongzhou96/MaskCLIP
       Task: semseg            # semseg | detection | anomaly | affordance | clip
       Training-free: true     # no checkpoint needed (weights from `pretrained`)
-      Converter: none needed  # how released weights load (default for Models)
+      Converter: none needed  # how released weights load (default for Models):
+                              # a text, or {Script: tools/model_converters/x.py,
+                              # Released: what it converts, Usage: command}
     Models:
       - Config: maskclip_vit-b16-openai_voc12-20cls-512x512.py
         Backbone: CLIP ViT-B/16 (OpenAI)
@@ -93,6 +95,10 @@ def read_metafile(path: str) -> Dict:
         if entry['Task'] not in TASKS:
             raise _bad(path, f'Models[{i}] Task {entry["Task"]!r} is not one of {TASKS}')
         entry['Training-free'] = bool(entry.get('Training-free'))
+        conv = entry.get('Converter')
+        if isinstance(conv, dict) and not {'Script', 'Released'} <= set(conv):
+            raise _bad(path, f'Models[{i}] Converter needs Script and Released '
+                       '(or is a plain text)')
         if 'Synthetic' in entry:
             syn = entry['Synthetic']
             if not isinstance(syn, dict) or not {'File', 'Key', 'Metric'} <= set(syn):

@@ -116,3 +116,15 @@ def test_synthetic_key(tmp_path):
     with pytest.raises(KeyError, match="no key 'w'"):
         synthetic_value(dict(spec, Key=['rows', 0, 'w']), str(tmp_path))
     assert synthetic_value(dict(spec, File='none.json', Key=['x']), str(tmp_path)) is None
+
+
+def test_converter_cell_follows_the_repository():
+    """'convert with ...' only once the converter script exists."""
+    base = dict(Config='configs/x/y.py', **{'Training-free': False})
+    there = dict(base, Converter=dict(Script='tools/model_zoo.py', Released='their ckpts',
+                                      Usage='python tools/model_zoo.py A B'))
+    assert zoo.weights_cell(there) == 'their ckpts: `python tools/model_zoo.py A B`'
+    absent = dict(base, Converter=dict(Script='tools/model_converters/nope2clipdense.py',
+                                       Released='their ckpts'))
+    assert zoo.weights_cell(absent) == 'no converter yet for their ckpts'
+    assert zoo.weights_cell(dict(base, **{'Training-free': True})) == 'none (training-free)'
