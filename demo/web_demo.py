@@ -205,7 +205,9 @@ class WebDemo:
         except FileNotFoundError as e:
             raise PageError(str(e)) from e
         except ValueError as e:
-            raise PageError(f'cannot read the uploaded file: {e}') from e
+            msg = str(e).replace(image, osp.basename(image)) if isinstance(image, str) \
+                else str(e)
+            raise PageError(f'cannot read the uploaded file: {msg}') from e
         if img.shape[0] * img.shape[1] > self.args.max_megapixels * 1e6:
             raise PageError(f'the image is {img.shape[1]}x{img.shape[0]}, above '
                             f'{self.args.max_megapixels:g} megapixels: downscale it')
@@ -379,9 +381,11 @@ def build_ui(demo: WebDemo):
                                             interactive=False, format='png')
             if osp.isfile(example):
                 gr.Examples([[example, EXAMPLE_VOCABULARY]], inputs=[seg_img, seg_vocab])
-            seg_btn.click(lambda i, v, m, h: _reorder(demo.segment(i, v, m, h)),
+            # preprocess=False: the raw upload reaches clipdense's loader, which
+            # reports a file that is not an image (gradio's would only say "Error")
+            seg_btn.click(lambda i, v, m, h: _reorder(demo.segment(_path(i), v, m, h)),
                           [seg_img, seg_vocab, seg_model, seg_heat],
-                          [seg_msg, seg_out, seg_legend, seg_heat_out])
+                          [seg_msg, seg_out, seg_legend, seg_heat_out], preprocess=False)
         with gr.Tab(TAB_TITLES['anomaly'], elem_id='tab-anomaly'):
             with gr.Row():
                 with gr.Column():
@@ -395,8 +399,8 @@ def build_ui(demo: WebDemo):
                                       format='png')
             if osp.isfile(example):
                 gr.Examples([[example, 'ball']], inputs=[an_img, an_name])
-            an_btn.click(lambda i, n, m: demo.anomaly(i, n, m)[::-1],
-                         [an_img, an_name, an_model], [an_msg, an_out])
+            an_btn.click(lambda i, n, m: demo.anomaly(_path(i), n, m)[::-1],
+                         [an_img, an_name, an_model], [an_msg, an_out], preprocess=False)
         with gr.Tab(TAB_TITLES['affordance'], elem_id='tab-affordance'):
             with gr.Row():
                 with gr.Column():
@@ -411,9 +415,17 @@ def build_ui(demo: WebDemo):
                                       interactive=False, format='png')
             if osp.isfile(example):
                 gr.Examples([[example, 'hold; drink with']], inputs=[af_img, af_prompt])
-            af_btn.click(lambda i, p, m: demo.affordance(i, p, m)[::-1],
-                         [af_img, af_prompt, af_model], [af_msg, af_out])
+            af_btn.click(lambda i, p, m: demo.affordance(_path(i), p, m)[::-1],
+                         [af_img, af_prompt, af_model], [af_msg, af_out], preprocess=False)
     return page
+
+
+def _path(value):
+    """The file of an image widget's raw value (``{'path': ...}`` or a
+    path; None when empty)."""
+    if isinstance(value, dict):
+        return value.get('path')
+    return getattr(value, 'path', value)
 
 
 def _reorder(out):
@@ -436,6 +448,7 @@ def main(argv=None):
                          'requirements/runtime.txt (or make setup)')
     demo = WebDemo(args)
     page = build_ui(demo)
+    import clipdense.apis  # noqa: F401  (imported now, not at the first click)
     print(f'clipdense web demo on http://{args.host}:{args.port} '
           f'(device {args.device}; Ctrl+C stops it)', flush=True)
     if args.host not in ('127.0.0.1', 'localhost', '::1'):

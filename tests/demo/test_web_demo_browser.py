@@ -126,6 +126,15 @@ def test_browser_segmentation(server, tmp_path):
             page.click('#seg-run')
             assert 'no image' in wait_message(page, 'Error')
 
+            # a file that is not an image: the page says so
+            broken = tmp_path / 'holiday.png'
+            broken.write_bytes(b'not an image at all')
+            page.set_input_files('#seg-image input[type=file]', str(broken))
+            page.click('#seg-run')
+            msg = wait_message(page, 'cannot read the uploaded file')
+            assert 'holiday.png is not an image' in msg, msg
+            page.click('#seg-image button[aria-label="Remove Image"]')
+
             # an image and an empty vocabulary: the page says so
             page.set_input_files('#seg-image input[type=file]', IMAGE)
             page.wait_for_selector('#seg-image img', timeout=60000)
