@@ -144,12 +144,15 @@ def test_browser_segmentation(server, tmp_path):
             assert msg.startswith('Error:'), msg
             assert 'Traceback' not in page.content()
 
-            # a vocabulary: overlay and legend
+            # a vocabulary (and the heat map of one class, named by a synonym):
+            # overlay, legend, heat map
             page.fill('#seg-vocabulary textarea', VOCABULARY)
+            page.fill('#seg-heat-class textarea', 'on a lawn')
             page.click('#seg-run')
             msg = wait_message(page, '3 classes')
             assert 'Error' not in msg, msg
             page.wait_for_selector('#seg-overlay img', timeout=60000)
+            page.wait_for_selector('#seg-heatmap img', timeout=60000)
             names = page.locator('#seg-legend .legend-name').all_inner_texts()
             assert sorted(names) == sorted(TYPED), (names, server['output']())
 
