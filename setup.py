@@ -33,7 +33,7 @@ setup(
     package_data={
         'clipdense':
         ['testing/model_configs/*.json', 'models/model_configs/*.json',
-         'datasets/resources/*.txt']
+         'datasets/resources/*.txt', 'datasets/resources/ovseg_names/*.txt']
     },
     install_requires=read_requirements('torch') +
     read_requirements('mminstall') + read_requirements('runtime'),

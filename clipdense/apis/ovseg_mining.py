@@ -2,13 +2,16 @@
 Liang et al., CVPR 2023, Sec. 3.2).
 
 For each image: nouns are extracted from its caption
-(:class:`clipdense.datasets.nouns.NounExtractor`, offline), the OVSeg
+(:class:`clipdense.datasets.nouns.OpenNounExtractor`: an open English
+lexicon, offline; not derived from any class list), the OVSeg
 proposal model predicts masks, every mask is cropped OVSeg-style (tight
 box, CLIP-mean background, squashed to CLIP's size) and embedded by the
 *vanilla* CLIP of the model's CLIP branch, and each noun is paired with the
 proposal whose crop matches it best (noun -> top-1 proposal). Crops are
-written as PNG (lossless: the background colour must survive for mask
-prompt tuning), with a JSON-lines file in :class:`CaptionDataset` format
+written as PNG with the pixels outside the (resized) crop mask set to
+:data:`~clipdense.models.pretraining.OVSEG_STORED_FILL` (124, 116, 103),
+the colour OVSeg's CLIP-adaptation code recovers the mask from (lossless:
+the colour must survive for mask prompt tuning), with a JSON-lines file in :class:`CaptionDataset` format
 (``{"image", "caption"}`` where the caption is the noun) plus the full-size
 mask and the source image.
 """
@@ -50,7 +53,7 @@ def mine_mask_noun_pairs(model, records: Sequence[Dict], out_dir: str, *,
             "caption": str}``.
         out_dir (str): where ``crops/``, ``masks/`` and ``pairs.jsonl`` go.
         extractor (callable, optional): caption -> nouns; default
-            :class:`NounExtractor` with the shipped list.
+            :class:`OpenNounExtractor` (open lexicon, OVSeg mines open nouns).
         min_area (int): proposals with fewer pixels are ignored.
         templates: text templates for matching nouns to crops (default: the
             head text encoder's).
@@ -61,7 +64,8 @@ def mine_mask_noun_pairs(model, records: Sequence[Dict], out_dir: str, *,
     """
     import mmcv
 
-    from clipdense.datasets.nouns import NounExtractor
+    from clipdense.datasets.nouns import OpenNounExtractor
+    from clipdense.models.pretraining import store_crop_with_fill
     head = model.decode_head
     clip = getattr(head, 'clip_classifier', None)
     if clip is None:
@@ -69,7 +73,7 @@ def mine_mask_noun_pairs(model, records: Sequence[Dict], out_dir: str, *,
                          'clip_classifier (use an OVSeg config with one)')
     if not records:
         raise ValueError('no captioned images given')
-    extractor = extractor or NounExtractor()
+    extractor = extractor or OpenNounExtractor()
     prompts = clip.mask_prompts if clip.prompt_depth else None
     saved_depth = clip.prompt_depth
     clip.prompt_depth = 0  # vanilla CLIP, as OVSeg mines with the original CLIP
@@ -101,7 +105,8 @@ def mine_mask_noun_pairs(model, records: Sequence[Dict], out_dir: str, *,
             stem = osp.splitext(osp.basename(rec['image']))[0]
             for j, (noun, b) in enumerate(zip(nouns, best)):
                 name = f'{stem}_{j}_{noun.replace(" ", "-")}.png'
-                crop = crops[b].round().clamp(0, 255).byte().permute(1, 2, 0).cpu().numpy()
+                # background exactly the authors' stored colour (Maskget)
+                crop = store_crop_with_fill(crops[b], cmasks[b]).cpu().numpy()
                 mmcv.imwrite(crop[:, :, ::-1], osp.join(out_dir, 'crops', name))
                 h, w = metas[0]['ori_shape']
                 mask = kept[b][:h, :w].cpu().numpy().astype(np.uint8) * 255

@@ -21,7 +21,9 @@ class ClassListSegDataset(BaseSegDataset):
 
     Args:
         classes_file (str): class names, one a line, in label-id order
-            (relative paths are relative to ``data_root``).
+            (``#`` lines skipped; relative paths are relative to
+            ``data_root``, then to clipdense's resources, e.g.
+            ``'ovseg_names/ade847.txt'``, the names OVSeg's authors use).
         **kwargs: ``BaseSegDataset`` arguments (``img_suffix='.jpg'``,
             ``seg_map_suffix='.tif'``, ``ignore_index=65535`` by default).
     """
@@ -29,18 +31,18 @@ class ClassListSegDataset(BaseSegDataset):
     def __init__(self, classes_file: str, img_suffix: str = '.jpg',
                  seg_map_suffix: str = '.tif', ignore_index: int = 65535,
                  data_root: Optional[str] = None, **kwargs):
+        from .ovseg_names import read_class_names, resolve_class_names_file
         path = classes_file
         if data_root and not osp.isabs(path):
             path = osp.join(data_root, path)
+        if not osp.isfile(path):
+            path = resolve_class_names_file(classes_file)
         if not osp.isfile(path):
             raise FileNotFoundError(
                 f'class list {path} not found: write the dataset\'s class names, one a '
                 'line in label-id order (e.g. from detectron2\'s ADE20K-full / Pascal '
                 'Context-459 preparation scripts)')
-        with open(path, encoding='utf-8') as f:
-            classes = tuple(line.strip() for line in f if line.strip())
-        if not classes:
-            raise ValueError(f'class list {path} is empty')
+        classes = tuple(read_class_names(path))
         metainfo = dict(kwargs.pop('metainfo', None) or {})
         metainfo.setdefault('classes', classes)
         super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,

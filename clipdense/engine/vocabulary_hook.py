@@ -18,13 +18,25 @@ class DatasetVocabularyHook(Hook):
         vocabulary (Sequence[str], optional): names to use instead of the
             dataset's (e.g. "potted plant" for VOC's "pottedplant"); must
             have as many entries as the dataset has classes.
+        vocabulary_file (str, optional): the same from a file, one name a
+            line (``#`` lines skipped, commas kept); a relative path that
+            does not exist is looked up in clipdense's resources, e.g.
+            ``'ovseg_names/ade150.txt'`` (the names OVSeg's authors use).
     """
 
     priority = 'NORMAL'
 
-    def __init__(self, vocabulary: Optional[Sequence[str]] = None):
+    def __init__(self, vocabulary: Optional[Sequence[str]] = None,
+                 vocabulary_file: Optional[str] = None):
         if isinstance(vocabulary, str):
-            raise TypeError('vocabulary must be a list of class names, not one string')
+            raise TypeError('vocabulary must be a list of class names, not one string '
+                            '(a file of names goes to vocabulary_file)')
+        if vocabulary is not None and vocabulary_file is not None:
+            raise ValueError('give either vocabulary or vocabulary_file, not both')
+        if vocabulary_file is not None:
+            from clipdense.datasets.ovseg_names import (read_class_names,
+                                                        resolve_class_names_file)
+            vocabulary = read_class_names(resolve_class_names_file(vocabulary_file))
         self.vocabulary = list(vocabulary) if vocabulary is not None else None
 
     def _apply(self, runner, loop_name):

@@ -13,8 +13,11 @@ _base_ = [
     '../_base_/default_runtime.py'
 ]
 crop_size = (640, 640)
-# COCO-Stuff-171 names in label order, with mmseg's "-other"/"-stuff"
-# suffixes removed for the text encoder
+# COCO-Stuff-171 names in label order, as the authors prompt with them: the
+# raw COCO-Stuff training names of their detectron2 registration
+# ("wall-other", "floor-wood"; clipdense/datasets/resources/ovseg_names/
+# coco_stuff171.txt). A comma in a name is part of the one prompt string for
+# the authors (text_encoder.split_synonyms=False in the model base config).
 coco_stuff_names = [
     'person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train', 'truck',
     'boat', 'traffic light', 'fire hydrant', 'stop sign', 'parking meter', 'bench',
@@ -27,18 +30,20 @@ coco_stuff_names = [
     'dining table', 'toilet', 'tv', 'laptop', 'mouse', 'remote', 'keyboard',
     'cell phone', 'microwave', 'oven', 'toaster', 'sink', 'refrigerator', 'book',
     'clock', 'vase', 'scissors', 'teddy bear', 'hair drier', 'toothbrush', 'banner',
-    'blanket', 'branch', 'bridge', 'building', 'bush', 'cabinet', 'cage', 'cardboard',
-    'carpet', 'ceiling', 'ceiling tile', 'cloth', 'clothes', 'clouds', 'counter',
-    'cupboard', 'curtain', 'desk', 'dirt', 'door', 'fence', 'marble floor', 'floor',
-    'stone floor', 'tile floor', 'wood floor', 'flower', 'fog', 'food', 'fruit',
-    'furniture', 'grass', 'gravel', 'ground', 'hill', 'house', 'leaves', 'light',
-    'mat', 'metal', 'mirror', 'moss', 'mountain', 'mud', 'napkin', 'net', 'paper',
-    'pavement', 'pillow', 'plant', 'plastic', 'platform', 'playingfield', 'railing',
-    'railroad', 'river', 'road', 'rock', 'roof', 'rug', 'salad', 'sand', 'sea',
-    'shelf', 'sky', 'skyscraper', 'snow', 'solid', 'stairs', 'stone', 'straw',
-    'structural', 'table', 'tent', 'textile', 'towel', 'tree', 'vegetable',
-    'brick wall', 'concrete wall', 'wall', 'wall panel', 'stone wall', 'tile wall',
-    'wood wall', 'water', 'waterdrops', 'window blind', 'window', 'wood'
+    'blanket', 'branch', 'bridge', 'building-other', 'bush', 'cabinet', 'cage',
+    'cardboard', 'carpet', 'ceiling-other', 'ceiling-tile', 'cloth', 'clothes',
+    'clouds', 'counter', 'cupboard', 'curtain', 'desk-stuff', 'dirt', 'door-stuff',
+    'fence', 'floor-marble', 'floor-other', 'floor-stone', 'floor-tile', 'floor-wood',
+    'flower', 'fog', 'food-other', 'fruit', 'furniture-other', 'grass', 'gravel',
+    'ground-other', 'hill', 'house', 'leaves', 'light', 'mat', 'metal', 'mirror-stuff',
+    'moss', 'mountain', 'mud', 'napkin', 'net', 'paper', 'pavement', 'pillow',
+    'plant-other', 'plastic', 'platform', 'playingfield', 'railing', 'railroad',
+    'river', 'road', 'rock', 'roof', 'rug', 'salad', 'sand', 'sea', 'shelf',
+    'sky-other', 'skyscraper', 'snow', 'solid-other', 'stairs', 'stone', 'straw',
+    'structural-other', 'table', 'tent', 'textile-other', 'towel', 'tree', 'vegetable',
+    'wall-brick', 'wall-concrete', 'wall-other', 'wall-panel', 'wall-stone',
+    'wall-tile', 'wall-wood', 'water-other', 'waterdrops', 'window-blind',
+    'window-other', 'wood'
 ]
 model = dict(decode_head=dict(train_vocabulary=coco_stuff_names))
 

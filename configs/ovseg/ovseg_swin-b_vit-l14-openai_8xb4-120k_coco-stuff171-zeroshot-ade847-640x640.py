@@ -1,8 +1,10 @@
 # OVSeg zero-shot on ADE20K-847 val (2000 images of ADE20K_2021_17_01).
 # mmseg has no ADE-847 dataset: prepare it with detectron2's
 # prepare_ade20k_full_sem_seg.py (as OVSeg does: .jpg images, 16-bit .tif
-# labels, 65535 = ignore) and write the 847 names, one a line in label-id
-# order, to data/ADE20K_2021_17_01/ade847_classes.txt (ClassListSegDataset).
+# labels, 65535 = ignore). The class names are
+# the authors' (ADE20K_SEM_SEG_FULL_CATEGORIES of register_ade20k_full.py, in their label order, each
+# name one prompt string), shipped as clipdense/datasets/resources/ovseg_names/ade847.txt
+# (ClassListSegDataset finds it there when data_root has no such file).
 # Short side 640, lambda 0.7, mask threshold 0.4.
 # Paper (Tab. 1, Swin-B + ViT-L/14, adapted CLIP): 9.0 mIoU.
 _base_ = ['./ovseg_swin-b_vit-l14-openai_8xb4-120k_coco-stuff171-640x640.py']
@@ -19,7 +21,7 @@ test_dataloader = dict(
     dataset=dict(
         _delete_=True,
         type='ClassListSegDataset',
-        classes_file='ade847_classes.txt',
+        classes_file='ovseg_names/ade847.txt',
         data_root='data/ADE20K_2021_17_01',
         data_prefix=dict(img_path='images_detectron2/validation',
                          seg_map_path='annotations_detectron2/validation'),

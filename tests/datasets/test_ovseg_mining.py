@@ -11,29 +11,93 @@ from clipdense.testing import register_tiny_models
 register_tiny_models()
 
 
-def test_nouns_from_a_handwritten_caption():
-    from clipdense.datasets.nouns import NounExtractor
-    ex = NounExtractor()
+def _eval_class_names():
+    """Every evaluation class name clipdense knows for OVSeg (the authors'
+    lists and mmseg's), lower-cased, with each comma-separated part."""
+    from mmseg.datasets import (ADE20KDataset, COCOStuffDataset, PascalContextDataset59,
+                                PascalVOCDataset)
+
+    from clipdense.datasets.ovseg_names import OVSEG_DATASETS, ovseg_class_names
+    names = [n for d in OVSEG_DATASETS for n in ovseg_class_names(d)]
+    for ds in (ADE20KDataset, COCOStuffDataset, PascalContextDataset59, PascalVOCDataset):
+        names += list(ds.METAINFO['classes'])
+    out = set()
+    for n in names:
+        out.add(n.strip().lower())
+        out.update(p.strip().lower() for p in n.split(','))
+        out.update(w.strip(',').lower() for w in n.replace('-', ' ').split())
+    return out - {''}
+
+
+def test_open_nouns_from_handwritten_captions():
+    from clipdense.datasets.nouns import OpenNounExtractor
+    ex = OpenNounExtractor()
     caps = ('A photo of two knives, a red Mug and a traffic light on the grass '
             'next to a road under the sky at night.')
-    assert ex(caps) == ['knife', 'mug', 'traffic light', 'grass', 'road', 'sky']
-    # plurals, repeats, image-level words, unknown words
+    assert ex(caps) == ['knife', 'mug', 'traffic light', 'grass', 'road', 'sky', 'night']
+    # plurals, repeats, image-level words, unknown words, verbs, adjectives
     assert ex('cups and cups and bottles in a picture of blorps') == ['cup', 'bottle']
-    assert NounExtractor(nouns=['cherry', 'wolf'])('Cherries near wolves.') == \
-        ['cherry', 'wolf']
+    assert ex('A man riding a wave on top of a surfboard.') == ['man', 'wave', 'surfboard']
+    assert ex('A man rides a horse past traffic lights.') == ['man', 'horse', 'traffic light']
+    assert ex('a giraffe eating leaves from a tree') == ['giraffe', 'leaf', 'tree']
+    assert ex('an orange on the table') == ['orange', 'table']
+    assert ex('a red ball') == ['ball']
+    assert ex('A building with a clock') == ['building', 'clock']
     assert ex('') == []
 
 
-def test_noun_extractor_bad_input(tmp_path):
+def test_open_noun_lexicon_is_not_an_evaluation_class_list():
+    """The lexicon is lemminflect's general English table, not a list built
+    from class names: over 15K of its nouns name no evaluation class (of
+    about 2.3K class names and name parts of the OVSeg/mmseg lists), it
+    lacks multi-word class names, and mining finds nouns of no class list."""
+    from clipdense.datasets.nouns import OpenNounExtractor, lemminflect_table_path
+    assert 'site-packages' in lemminflect_table_path() or 'lemminflect' in \
+        lemminflect_table_path()
+    import clipdense
+    import os.path as osp
+    # no noun list ships with clipdense any more (the old one held the class names)
+    assert not osp.exists(osp.join(osp.dirname(clipdense.__file__), 'datasets',
+                                   'resources', 'nouns_en.txt'))
+    ex = OpenNounExtractor()
+    lex = ex.lexicon
+    classes = _eval_class_names()
+    # general English: most of it names no evaluation class
+    assert len(lex - classes) > 15000
+    assert len(lex & classes) < 0.1 * len(lex)
+    assert 'traffic light' not in lex and 'chest of drawers' not in lex
+    # nouns that name no evaluation class are mined
+    found = ex('A kangaroo next to a saxophone, a walrus and a hedgehog.')
+    assert found == ['kangaroo', 'saxophone', 'walrus', 'hedgehog']
+    assert not set(found) & classes
+    # and class names are mined as ordinary nouns (no special treatment)
+    assert ex('a dog on the grass') == ['dog', 'grass']
+
+
+def test_closed_noun_list_extractor():
     from clipdense.datasets.nouns import NounExtractor
+    assert NounExtractor(nouns=['cherry', 'wolf'])('Cherries near wolves.') == \
+        ['cherry', 'wolf']
+    assert NounExtractor(nouns=['traffic light', 'cup'])('Traffic lights, cups.') == \
+        ['traffic light', 'cup']
+
+
+def test_noun_extractor_bad_input(tmp_path):
+    from clipdense.datasets.nouns import NounExtractor, OpenNounExtractor
     with pytest.raises(TypeError, match='string'):
-        NounExtractor()(['a cup'])
+        OpenNounExtractor()(['a cup'])
+    with pytest.raises(TypeError, match='string'):
+        NounExtractor(nouns=['cup'])(['a cup'])
+    with pytest.raises(ValueError, match='OpenNounExtractor'):
+        NounExtractor()
     with pytest.raises(TypeError, match='list'):
         NounExtractor(nouns='cup')
     with pytest.raises(FileNotFoundError, match='noun list'):
         NounExtractor(noun_file=str(tmp_path / 'missing.txt'))
     with pytest.raises(ValueError, match='either'):
         NounExtractor(nouns=['cup'], noun_file='x')
+    with pytest.raises(ValueError, match='empty'):
+        OpenNounExtractor(table={})
 
 
 def test_mining_writes_losslessly_masked_crops(tmp_path):
@@ -73,9 +137,10 @@ def test_mining_writes_losslessly_masked_crops(tmp_path):
     p = out['pairs'][0]
     crop = mmcv.imread(osp.join(tmp_path / 'mined', p['image']))[:, :, ::-1]
     assert crop.shape == (64, 64, 3)
-    fill = [round(255 * m) for m in CLIP_MEAN]
-    # the top-left corner of either proposal's box is background: CLIP-mean fill
-    assert crop[0, 0].tolist() == fill and crop[-1, -1].tolist() != fill
+    # the top-left corner of either proposal's box is background: stored with
+    # the colour the authors' Maskget recovers the mask from, not CLIP's mean
+    assert crop[0, 0].tolist() == [124, 116, 103] != [round(255 * m) for m in CLIP_MEAN]
+    assert crop[-1, -1].tolist() != [124, 116, 103]
     mask = mmcv.imread(osp.join(tmp_path / 'mined', p['mask']), flag='unchanged')
     assert mask.shape == (64, 64) and set(mask.flatten().tolist()) == {0, 255}
     assert mask.sum() // 255 in (25 * 20 - 49, 30 * 50 - 36)

@@ -52,3 +52,18 @@ def test_class_list_dataset(tmp_path):
     with pytest.raises(FileNotFoundError, match='one a'):
         ClassListSegDataset(classes_file='missing.txt', data_root=str(tmp_path),
                             pipeline=[], lazy_init=True)
+
+
+def test_hook_vocabulary_file(tmp_path):
+    from clipdense.engine import DatasetVocabularyHook
+    f = tmp_path / 'names.txt'
+    f.write_text('# a comment line\nroad, route\nsky\n\nwindow\n')
+    runner = _runner(['road', 'sky', 'windowpane'])
+    DatasetVocabularyHook(vocabulary_file=str(f)).before_test(runner)
+    assert runner.model.decode_head.vocabulary == ('road, route', 'sky', 'window')
+    # a relative name that is not a file here is looked up in clipdense's resources
+    assert len(DatasetVocabularyHook(vocabulary_file='ovseg_names/voc20.txt').vocabulary) == 20
+    with pytest.raises(ValueError, match='either'):
+        DatasetVocabularyHook(vocabulary=['a'], vocabulary_file=str(f))
+    with pytest.raises(FileNotFoundError, match='one name a line'):
+        DatasetVocabularyHook(vocabulary_file=str(tmp_path / 'missing.txt'))

@@ -388,8 +388,18 @@ def test_vit_bad_arguments():
         OpenCLIPViT(VIT16, out_indices=(0, 1, 2, 9))
     with pytest.raises(ValueError, match="'vv' is not in joint_outputs"):
         OpenCLIPViT(VIT16, vv_indices=(1,))
-    with pytest.raises(ValueError, match='drop_path_rate'):
-        OpenCLIPViT(VIT16, drop_path_rate=0.1)
+    with pytest.raises(ValueError, match='needs pos_embed_size'):
+        OpenCLIPViT(VIT16, pos_embed_mode='bilinear-once-trainable')
+    with pytest.raises(ValueError, match='pos_embed_mode must be one of'):
+        OpenCLIPViT(VIT16, pos_embed_mode='bilinear')
+    with pytest.raises(ValueError, match='only used with'):
+        OpenCLIPViT(VIT16, pos_embed_size=64)
+    with pytest.raises(ValueError, match="use 'bilinear-once-trainable'"):
+        OpenCLIPViT(VIT16, pos_embed_mode='bilinear-once-crop', pos_embed_size=64)
+    with pytest.raises(ValueError, match='branch_norm'):
+        OpenCLIPViT(VIT16, pyramid_norm='layer')
+    with pytest.raises(NotImplementedError, match='open_clip ViTs only'):
+        OpenCLIPViT(EVA, class_embed_twice=True)
     eva = OpenCLIPViT(EVA, drop_path_rate=0.2)
     assert eva.blocks[-1].drop_path1.drop_prob == pytest.approx(0.2)
 
@@ -511,3 +521,48 @@ def test_vit_fused_attention_equals_multihead_attention(monkeypatch):
     with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
         fused(x)
     assert calls
+
+
+def test_vit_drop_path_open_clip():
+    """DenseCLIP's drop path on open_clip blocks: no new parameters, off in
+    eval, one draw per token position (shared by the batch) in training."""
+    torch.manual_seed(0)
+    plain = OpenCLIPViT(VIT16, out_indices=(0, 1, 2, 3), pyramid=False)
+    drop = OpenCLIPViT(VIT16, out_indices=(0, 1, 2, 3), pyramid=False,
+                       drop_path_rate=0.9)
+    assert plain.state_dict().keys() == drop.state_dict().keys()
+    drop.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    plain.eval()
+    drop.eval()
+    with torch.no_grad():
+        for a, b in zip(plain(x), drop(x)):
+            torch.testing.assert_close(a, b)
+    drop.train()
+    with torch.no_grad():
+        a, b = drop(x)[-1], drop(x)[-1]
+    assert not torch.allclose(a, b)
+    # the same draw for both images: duplicate them and compare
+    with torch.no_grad():
+        out = drop(torch.cat([x[:1], x[:1]]))[-1]
+    torch.testing.assert_close(out[0], out[1])
+
+
+def test_pos_embed_modes_resnet():
+    """'bilinear-once-trainable': the table becomes a trainable parameter of
+    the training grid, resized bilinearly per forward; 'bilinear-once-crop':
+    its top-left corner, and a clear error past its size."""
+    net = OpenCLIPResNet(RN, joint_outputs=('dense', ), pos_embed_mode='bilinear-once-trainable',
+                         pos_embed_size=(64, 96))
+    table = net.visual.attnpool.positional_embedding
+    assert isinstance(table, torch.nn.Parameter) and table.shape[0] == 1 + 2 * 3
+    assert net.pos_grid == (2, 3)
+    assert net.pos_table(2, 3) is table
+    crop = OpenCLIPResNet(RN, joint_outputs=('dense', ), pos_embed_mode='bilinear-once-crop',
+                          pos_embed_size=128)
+    full = crop.visual.attnpool.positional_embedding
+    part = crop.pos_table(2, 3)
+    grid = full[1:].reshape(4, 4, -1)[:2, :3].reshape(6, -1)
+    torch.testing.assert_close(part, torch.cat([full[:1], grid]))
+    with pytest.raises(ValueError, match='larger than the positional table'):
+        crop.pos_table(5, 2)

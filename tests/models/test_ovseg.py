@@ -142,7 +142,8 @@ def test_prompt_tuning_leaves_clip_weights_unchanged():
 
 
 def test_mask_prompt_clip_trainer_step():
-    from clipdense.models.pretraining import MaskPromptCLIP, masks_from_filled_crops
+    from clipdense.models.pretraining import (MaskPromptCLIP, masks_from_filled_crops,
+                                              store_crop_with_fill)
     from clipdense.models.region_classifiers import CLIP_MEAN, crop_with_masks
     mean = [255 * m for m in CLIP_MEAN]
     model = MaskPromptCLIP('clipdense-tiny-vit16', prompt_depth=2, data_preprocessor=dict(
@@ -156,17 +157,15 @@ def test_mask_prompt_clip_trainer_step():
     masks[1, 30:50, 30:64] = False
     crops, cmasks, _ = crop_with_masks(img, masks, 64)
     assert (cmasks.float().mean((1, 2)) < 0.6).all()
-    stored = crops.round().byte()  # PNG round trip
-    data = model.data_preprocessor(dict(inputs=list(stored), data_samples=[
+    stored = [store_crop_with_fill(c, m).permute(2, 0, 1) for c, m in zip(crops, cmasks)]
+    data = model.data_preprocessor(dict(inputs=stored, data_samples=[
         dict(caption='cup'), dict(caption='ball')]), True)
     rec = masks_from_filled_crops(data['inputs'], model.data_preprocessor.mean,
                                   model.data_preprocessor.std)
-    # bicubic resampling blends the background next to the mask: the recovered
-    # mask holds the crop mask and differs only near it (2 source pixels of
-    # bicubic support, about 5 px after the upscaling here)
+    # stored with the authors' colour: the recovered mask is the crop mask
+    # (up to foreground pixels that happen to have the fill colour)
     assert (rec | ~cmasks).all()
-    near = F.max_pool2d(cmasks.float()[:, None], 11, 1, 5)[:, 0] > 0
-    assert not (rec & ~near).any()
+    assert (rec & ~cmasks).sum() == 0
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.1)
     losses = model(**data, mode='loss')
     losses['loss_contrastive'].backward()
@@ -174,6 +173,73 @@ def test_mask_prompt_clip_trainer_step():
     assert model.mask_prompts.abs().sum() > 0
     for k, v in model.clip.state_dict().items():
         assert torch.equal(v, clip_before[k]), k
+
+
+def _authors_maskget(arr):
+    """OVSeg's ``Maskget`` rule (open_clip_training/src/open_clip/transform.py),
+    restated: foreground = not all three uint8 channels equal (124, 116, 103)."""
+    import numpy as np
+    return ~(arr == np.array((124, 116, 103), dtype=np.uint8)).all(axis=2)
+
+
+def test_mask_recovery_on_crops_made_the_authors_way(tmp_path):
+    """A crop stored as the authors' adaptation data is (uint8 PNG whose
+    background is exactly (124, 116, 103)) goes through the adaptation
+    pipeline (PNG load, resize, CLIP normalisation): the recovered mask is
+    ``Maskget``'s on the resized image, fully-background patches get the
+    prompts, and the prompts change the embedding."""
+    import mmcv
+    import numpy as np
+    from mmcv.transforms import Compose
+
+    from clipdense.models.pretraining import (OVSEG_STORED_FILL, MaskPromptCLIP,
+                                              masks_from_filled_crops)
+    from clipdense.models.region_classifiers import CLIP_MEAN, CLIP_STD, patch_keep_mask
+    assert OVSEG_STORED_FILL == (124, 116, 103)
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)
+    fg = np.zeros((48, 40), bool)
+    fg[4:30, 6:22] = True  # an object in the top-left part of its box
+    fg[30:44, 28:38] = True
+    arr[~fg] = (124, 116, 103)
+    # a foreground pixel of the old clipdense colour stays foreground
+    arr[10, 10] = (123, 117, 104)
+    path = str(tmp_path / 'crop.png')
+    mmcv.imwrite(arr[:, :, ::-1], path)  # RGB -> BGR file, lossless
+    pipeline = Compose([dict(type='LoadImageFromFile'),
+                        dict(type='Resize', scale=(64, 64), keep_ratio=False,
+                             interpolation='bicubic'),
+                        dict(type='PackCaptionInputs')])
+    data = pipeline(dict(img_path=path, caption='cup'))
+    model = MaskPromptCLIP('clipdense-tiny-vit16', prompt_depth=2, data_preprocessor=dict(
+        type='ImgDataPreprocessor', mean=[255 * m for m in CLIP_MEAN],
+        std=[255 * s for s in CLIP_STD], bgr_to_rgb=True))
+    batch = model.data_preprocessor(dict(inputs=[data['inputs']],
+                                         data_samples=[data['data_samples']]), True)
+    rec = masks_from_filled_crops(batch['inputs'], model.data_preprocessor.mean,
+                                  model.data_preprocessor.std)
+    resized_rgb = data['inputs'].permute(1, 2, 0).numpy()[:, :, ::-1]
+    want = torch.from_numpy(_authors_maskget(np.ascontiguousarray(resized_rgb)))
+    assert torch.equal(rec[0], want)
+    assert (~rec[0]).sum() > 64 * 64 // 3  # most of the background is recovered
+    keep = patch_keep_mask(rec, 16)
+    assert (keep == 0).any() and (keep == 1).any()
+    # the prompts act on those patches
+    with torch.no_grad():
+        before = model._encode_image(batch['inputs']).clone()
+        model.mask_prompts.normal_()
+        after = model._encode_image(batch['inputs'])
+    assert not torch.allclose(before, after)
+    # the old rule's colour is not the authors': a crop filled with it has
+    # no background, so the prompts would never act
+    old = np.where(fg[..., None], arr, np.array((123, 117, 104), np.uint8))
+    inp = (torch.from_numpy(old).permute(2, 0, 1)[None].float()
+           - model.data_preprocessor.mean) / model.data_preprocessor.std
+    assert masks_from_filled_crops(inp, model.data_preprocessor.mean,
+                                   model.data_preprocessor.std).all()
+    with pytest.raises(ValueError, match='fill'):
+        masks_from_filled_crops(inp, model.data_preprocessor.mean,
+                                model.data_preprocessor.std, fill=(1, 2))
 
 
 # ----------------------------------------------------------------------

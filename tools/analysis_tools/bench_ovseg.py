@@ -146,6 +146,16 @@ def mining_summary(args, res, out):
                 per_noun={k: dict(pairs=v[0], correct=v[1]) for k, v in per_noun.items()})
 
 
+# the adaptation recipe: the authors' (warm-up + cosine, no decay on norms /
+# biases / logit scale, RandomResizedCrop 0.9-1, no clipping, AMP on CUDA) or
+# the one clipdense used before (constant lr, decay on every parameter,
+# gradient clip 1.0, a plain resize)
+RECIPES = dict(
+    ovseg=dict(),
+    constant=dict(schedule='constant', grad_clip=1.0, crop_scale=None,
+                  no_decay_norm_bias=False, amp=False))
+
+
 def step_adapt(args, clip_weights, mined, name, nouns=None):
     """Fine-tune the tiny CLIP's image tower on the mined pairs (text frozen)."""
     import torch
@@ -167,7 +177,7 @@ def step_adapt(args, clip_weights, mined, name, nouns=None):
                 if r['caption'] in nouns:
                     f.write(json.dumps(r) + '\n')
     hp = dict(epochs=args.adapt_epochs, lr=args.adapt_lr, batch=args.adapt_batch,
-              dedup=not args.plain_clip_loss)
+              dedup=not args.plain_clip_loss, recipe=args.recipe)
     key = _hash(clip_weights, ann, hp)
     stamp = osp.join(work, 'done.json')
     if osp.isfile(out) and osp.isfile(stamp) and json.load(open(stamp)).get('key') == key:
@@ -178,7 +188,8 @@ def step_adapt(args, clip_weights, mined, name, nouns=None):
         'clipdense-synth-rn', clip_weights, ann_file=ann,
         data_root=osp.join(WORK, 'mined'), image_size=size, epochs=args.adapt_epochs,
         batch_size=args.adapt_batch, lr=args.adapt_lr, weight_decay=0.2,
-        work_dir=work, dedup_nouns=not args.plain_clip_loss))
+        work_dir=work, dedup_nouns=not args.plain_clip_loss,
+        **RECIPES[args.recipe]))
     cfg.experiment_name = f'{name}_{int(time.time())}'
     t0 = time.perf_counter()
     runner = Runner.from_cfg(cfg)
@@ -242,6 +253,9 @@ def main(argv=None):
     parser.add_argument('--adapt-batch', type=int, default=32)
     parser.add_argument('--lam', type=float, default=0.7,
                         help='ensemble weight (OVSeg: 0.7 on ADE, 0.6 on PC/VOC)')
+    parser.add_argument('--recipe', choices=sorted(RECIPES), default='ovseg',
+                        help="CLIP adaptation recipe: the authors' (default) or the "
+                        'constant-lr one of earlier clipdense runs')
     parser.add_argument('--plain-clip-loss', action='store_true',
                         help="OVSeg's plain CLIP loss instead of merging repeated nouns")
     args = parser.parse_args(argv)
@@ -313,7 +327,7 @@ def write_results(args, cmd, rows, mined, timing, spec):
               f'Per noun: {per}.', '',
               'Adaptation: the tiny CLIP\'s image tower fine-tuned on the mined (masked '
               f'crop, noun) pairs, text tower frozen ({args.adapt_epochs} epochs, lr '
-              f'{args.adapt_lr}, batch {args.adapt_batch}, '
+              f'{args.adapt_lr}, batch {args.adapt_batch}, recipe {args.recipe!r}, '
               + ('plain CLIP loss' if args.plain_clip_loss else
                  'CLIP loss with repeated nouns of a batch merged') + '). '
               'Mask prompt tuning does not apply to the ResNet tiny CLIP. The '

@@ -6,7 +6,8 @@ import torch
 from clipdense.registry import MODELS
 from ..utils.anomaly_features import attnpool_vv
 from ..utils.dense_attention import attnpool_dense, attnpool_value
-from ..utils.pos_embed import resize_pos_table
+from ..utils.pos_embed import (check_pos_embed_mode, crop_pos_table,
+                               replace_with_resized_table, resize_pos_table)
 from .openclip_base import OpenCLIPVisualBase
 
 
@@ -36,10 +37,24 @@ class OpenCLIPResNet(OpenCLIPVisualBase):
       positional table; a one-element tuple, as the ViT's one-per-tap tuple.
 
     Any input of at least 32x32 works, non-square included. The attention
-    pool's positional table is resized bicubically from the trained grid
-    (``image_size // 32``) to the C5 size once per size and cached (resized
-    again each forward only while it is being trained). Sizes that are not
-    multiples of 32 are floored by the stride-2 average pools, as in CLIP.
+    pool's positional table is fitted to the C5 size as ``pos_embed_mode``
+    says:
+
+    * ``'bicubic-per-forward'`` (default, clipdense): CLIP's table stays at
+      its trained grid (``image_size // 32``) and is resized (``pos_interp``,
+      bicubic) to each C5 size, once per size and cached (again each forward
+      only while it is being trained).
+    * ``'bilinear-once-trainable'`` (DenseCLIP segmentation, the authors'
+      ``CLIPResNetWithAttention``): at build time the table is resized once,
+      bilinearly, to ``pos_embed_size // 32`` and that table is the
+      parameter (trained, saved, in released checkpoints); each forward
+      resizes it bilinearly (no antialias) to the C5 size when different.
+    * ``'bilinear-once-crop'`` (DenseCLIP detection): as above, built for a
+      large ``pos_embed_size`` (1344), and each forward takes the table's
+      top-left ``[:h, :w]`` corner.
+
+    Sizes that are not multiples of 32 are floored by the stride-2 average
+    pools, as in CLIP.
 
     Args:
         arch (str): open_clip architecture with a ResNet image tower
@@ -61,7 +76,11 @@ class OpenCLIPResNet(OpenCLIPVisualBase):
         quick_gelu (bool, optional): QuickGELU override (no effect on the
             ResNet tower itself; kept for symmetry with the text encoder).
         cache_dir (str, optional): where tag weights are looked for.
-        pos_interp (str): interpolation mode of the positional table.
+        pos_interp (str): interpolation mode of the positional table with
+            ``pos_embed_mode='bicubic-per-forward'``.
+        pos_embed_mode (str): see above.
+        pos_embed_size (int | tuple, optional): training input size (pixels)
+            of the ``'bilinear-once-*'`` modes.
         init_cfg (dict, optional): unused by the tower (never
             re-initialised); accepted for mm configs.
 
@@ -82,7 +101,10 @@ class OpenCLIPResNet(OpenCLIPVisualBase):
                  quick_gelu: Optional[bool] = None,
                  cache_dir: Optional[str] = None,
                  pos_interp: str = 'bicubic',
+                 pos_embed_mode: str = 'bicubic-per-forward',
+                 pos_embed_size=None,
                  init_cfg=None):
+        pos_mode, pos_size = check_pos_embed_mode(pos_embed_mode, pos_embed_size)
         super().__init__(arch, pretrained, joint_outputs=joint_outputs,
                          freeze=freeze, norm_eval=norm_eval, strict=strict,
                          quick_gelu=quick_gelu, cache_dir=cache_dir,
@@ -99,6 +121,7 @@ class OpenCLIPResNet(OpenCLIPVisualBase):
                              f'got {out_indices}')
         self.out_indices = out_indices
         self.pos_interp = pos_interp
+        self.pos_embed_mode = pos_mode
         stages = [self.visual.layer1, self.visual.layer2, self.visual.layer3,
                   self.visual.layer4]
         self.out_channels = [stages[i][-1].conv3.out_channels for i in out_indices]
@@ -106,6 +129,11 @@ class OpenCLIPResNet(OpenCLIPVisualBase):
         table = self.visual.attnpool.positional_embedding
         side = int(round((table.shape[0] - 1) ** 0.5))
         self.pos_grid = (side, side)
+        if pos_size is not None:
+            grid = (pos_size[0] // 32, pos_size[1] // 32)
+            replace_with_resized_table(self.visual.attnpool, 'positional_embedding',
+                                       self.pos_grid, grid, 1)
+            self.pos_grid = grid
         self._finish_build()
 
     def _unused_parameters(self):
@@ -123,9 +151,15 @@ class OpenCLIPResNet(OpenCLIPVisualBase):
         table = self.visual.attnpool.positional_embedding
         if (h, w) == self.pos_grid:
             return table
+        if self.pos_embed_mode == 'bilinear-once-crop':
+            return crop_pos_table(table, self.pos_grid, (h, w), 1)
+        if self.pos_embed_mode == 'bilinear-once-trainable':
+            mode, aa = 'bilinear', False
+        else:
+            mode, aa = self.pos_interp, True
         return self._size_cache.get(
             ('attnpool', h, w), table,
-            lambda: resize_pos_table(table, self.pos_grid, (h, w), 1, self.pos_interp))
+            lambda: resize_pos_table(table, self.pos_grid, (h, w), 1, mode, antialias=aa))
 
     def forward(self, x: torch.Tensor):
         """Run the tower.

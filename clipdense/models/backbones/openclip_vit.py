@@ -11,7 +11,8 @@ from torch.utils.checkpoint import checkpoint
 
 from clipdense.registry import MODELS
 from ..utils.dense_attention import BlockOps, vv_dual_path_step
-from ..utils.pos_embed import resize_pos_table
+from ..utils.pos_embed import (check_pos_embed_mode, replace_with_resized_table,
+                               resize_pos_table)
 from .openclip_base import OpenCLIPVisualBase
 
 
@@ -39,6 +40,31 @@ def _cpu_reduced_precision(x: torch.Tensor) -> bool:
         return torch.is_autocast_cpu_enabled()
 
 
+class _TokenDropPath:
+    """Stochastic depth on a residual branch, installed as a forward hook on
+    an open_clip block's ``ls_1`` / ``ls_2`` (no parameters, so state dicts
+    are unchanged).
+
+    As in DenseCLIP's ``CLIPVisionTransformer``, which applies timm's
+    ``drop_path`` to ``(L, N, D)`` tensors: one keep/drop draw per *token
+    position*, shared by the images of the batch (``token_dim`` is set by
+    the backbone for the layout the block runs in).
+    """
+
+    def __init__(self, prob: float):
+        self.prob = float(prob)
+        self.token_dim = 1
+
+    def __call__(self, module, inputs, output):
+        if not module.training or self.prob <= 0:
+            return output
+        keep = 1.0 - self.prob
+        shape = [1] * output.dim()
+        shape[self.token_dim] = output.shape[self.token_dim]
+        mask = output.new_empty(shape).bernoulli_(keep)
+        return output * mask / keep
+
+
 def _build_norm(norm_cfg: Optional[dict], channels: int) -> nn.Module:
     if norm_cfg is None:
         return nn.Identity()
@@ -53,18 +79,38 @@ class SimpleFeaturePyramid(BaseModule):
     """ViT taps -> 4 levels (x4 up, x2 up, identity, x2 down), as the
     BEiT/MAE/DenseCLIP heads do (strides ``p/4, p/2, p, 2p`` for patch
     ``p``). The x4 branch is deconv-norm-GELU-deconv; ``norm_cfg`` defaults
-    to plain BN (SyncBN only when a config asks for it)."""
+    to plain BN (SyncBN only when a config asks for it).
+
+    ``branch_norm='group'`` starts every branch with ``GroupNorm(1, C)``, as
+    DenseCLIP's ``CLIPVisionTransformer`` (so the raw residual-stream tokens
+    are normalised before they reach the neck); the modules then sit at the
+    authors' indices (``fpn1.0`` GN, ``fpn1.1`` deconv, ``fpn1.2`` norm,
+    ``fpn1.4`` deconv; ``fpn2.0`` GN, ``fpn2.1`` deconv; ``fpn3`` GN;
+    ``fpn4.0`` GN), so their checkpoints map by prefix.
+    """
+
+    BRANCH_NORMS = (None, 'group')
 
     def __init__(self, channels: int, norm_cfg: Optional[dict] = dict(type='BN'),
-                 init_cfg=None):
+                 branch_norm: Optional[str] = None, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        self.fpn1 = nn.Sequential(
-            nn.ConvTranspose2d(channels, channels, 2, 2),
-            _build_norm(norm_cfg, channels), nn.GELU(),
-            nn.ConvTranspose2d(channels, channels, 2, 2))
-        self.fpn2 = nn.ConvTranspose2d(channels, channels, 2, 2)
-        self.fpn3 = nn.Identity()
-        self.fpn4 = nn.MaxPool2d(2, 2)
+        if branch_norm not in self.BRANCH_NORMS:
+            raise ValueError(f"pyramid branch_norm must be None or 'group', got {branch_norm!r}")
+        self.branch_norm = branch_norm
+        up4 = [nn.ConvTranspose2d(channels, channels, 2, 2),
+               _build_norm(norm_cfg, channels), nn.GELU(),
+               nn.ConvTranspose2d(channels, channels, 2, 2)]
+        if branch_norm is None:
+            self.fpn1 = nn.Sequential(*up4)
+            self.fpn2 = nn.ConvTranspose2d(channels, channels, 2, 2)
+            self.fpn3 = nn.Identity()
+            self.fpn4 = nn.MaxPool2d(2, 2)
+        else:
+            gn = (lambda: nn.GroupNorm(1, channels))
+            self.fpn1 = nn.Sequential(gn(), *up4)
+            self.fpn2 = nn.Sequential(gn(), nn.ConvTranspose2d(channels, channels, 2, 2))
+            self.fpn3 = gn()
+            self.fpn4 = nn.Sequential(gn(), nn.MaxPool2d(2, 2))
 
     def forward(self, feats):
         return tuple(op(f) for op, f in zip(
@@ -91,7 +137,7 @@ class OpenCLIPViT(OpenCLIPVisualBase):
     * ``'dense'``: DenseCLIP's per-token embeddings (Rao et al., CVPR 2022):
       the final norm (``ln_post``) and projection applied to every patch
       token. (DenseCLIP's own ViT added the class embedding twice; this one
-      embeds exactly as CLIP does.)
+      embeds as CLIP does unless ``class_embed_twice=True``.)
     * ``'value'``: MaskCLIP's last-block value path (Zhou et al., ECCV
       2022): the last block's attention replaced by each token's own value
       (``out_proj(v)``), residual and FFN kept, then norm and projection.
@@ -129,6 +175,8 @@ class OpenCLIPViT(OpenCLIPVisualBase):
             stride ``patch``.
         norm_cfg (dict, optional): norm of the pyramid's x4 branch
             (``dict(type='BN')`` default, ``'LN'``, ``'SyncBN'``, or None).
+        pyramid_norm (str, optional): ``'group'``: ``GroupNorm(1, C)`` at
+            the start of every pyramid branch (DenseCLIP); None: none.
         joint_outputs (Sequence[str]): any of ``'global'``, ``'dense'``,
             ``'value'``, ``'keys'``, ``'vv'``.
         vv_indices (Sequence[int], optional): blocks of the V-V dual path;
@@ -137,8 +185,11 @@ class OpenCLIPViT(OpenCLIPVisualBase):
             layers and positional tables trainable). The pyramid is never
             frozen.
         patch_pad (str): ``'corner'`` or ``'error'`` (see above).
-        drop_path_rate (float, optional): stochastic depth of EVA towers
-            (timm's ``drop_path_rate``; VLTSeg uses 0.2).
+        drop_path_rate (float, optional): stochastic depth: timm's
+            ``drop_path_rate`` for EVA towers (VLTSeg uses 0.2); for open_clip
+            ViTs, rates ``linspace(0, rate, depth)`` on the blocks' residual
+            branches, drawn per token position as DenseCLIP's code does
+            (DenseCLIP ViT-B/16: 0.1).
         with_cp (bool): gradient checkpointing of the blocks in training.
         fused_attention (bool): run the attention of open_clip blocks with
             fused ``scaled_dot_product_attention`` (default) instead of
@@ -150,7 +201,19 @@ class OpenCLIPViT(OpenCLIPVisualBase):
         quick_gelu (bool, optional): QuickGELU override; ``None`` follows the
             weights (OpenAI weights need QuickGELU).
         cache_dir (str, optional): where tag weights are looked for.
-        pos_interp (str): interpolation mode of the positional table.
+        pos_interp (str): interpolation mode of the positional table with
+            ``pos_embed_mode='bicubic-per-forward'``.
+        pos_embed_mode (str): ``'bicubic-per-forward'`` (default: CLIP's
+            table resized to each grid, cached) or
+            ``'bilinear-once-trainable'`` (DenseCLIP: resized once,
+            bilinearly, to ``pos_embed_size // patch`` at build time; that
+            table is the parameter, resized bilinearly per forward when the
+            grid differs). open_clip ViTs only.
+        pos_embed_size (int | tuple, optional): training input size in
+            pixels for ``'bilinear-once-trainable'`` (DenseCLIP: 640).
+        class_embed_twice (bool): add the class embedding to the class token
+            a second time (through its positional row), as DenseCLIP's ViT
+            does; its released ViT checkpoint was trained so. Default off.
         init_cfg (dict, optional): init of the pyramid only.
 
     Attributes:
@@ -177,7 +240,16 @@ class OpenCLIPViT(OpenCLIPVisualBase):
                  quick_gelu: Optional[bool] = None,
                  cache_dir: Optional[str] = None,
                  pos_interp: str = 'bicubic',
+                 pyramid_norm: Optional[str] = None,
+                 pos_embed_mode: str = 'bicubic-per-forward',
+                 pos_embed_size=None,
+                 class_embed_twice: bool = False,
                  init_cfg=None):
+        pos_mode, pos_size = check_pos_embed_mode(pos_embed_mode, pos_embed_size)
+        if pos_mode == 'bilinear-once-crop':
+            raise ValueError("pos_embed_mode='bilinear-once-crop' is the ResNet attention "
+                             "pool's (DenseCLIP detection); use 'bilinear-once-trainable' "
+                             'for ViTs')
         vision_overrides = None
         if drop_path_rate is not None:
             vision_overrides = dict(timm_drop_path=float(drop_path_rate))
@@ -190,6 +262,16 @@ class OpenCLIPViT(OpenCLIPVisualBase):
             raise ValueError(f"patch_pad must be 'corner' or 'error', got {patch_pad!r}")
         self.patch_pad = patch_pad
         self.pos_interp = pos_interp
+        self.pos_embed_mode = pos_mode
+        self.class_embed_twice = bool(class_embed_twice)
+        if (pos_size is not None or self.class_embed_twice) and self.kind != 'openclip':
+            raise NotImplementedError('pos_embed_mode / class_embed_twice (DenseCLIP) are '
+                                      'implemented for open_clip ViTs only')
+        if pos_size is not None:
+            grid = (pos_size[0] // self.patch_size, pos_size[1] // self.patch_size)
+            replace_with_resized_table(self.visual, 'positional_embedding', self.grid,
+                                       grid, 1)
+            self.grid = grid
         self.with_cp = with_cp
         self.fused_attention = bool(fused_attention)
         depth = len(self.blocks)
@@ -211,7 +293,8 @@ class OpenCLIPViT(OpenCLIPVisualBase):
                 "joint-space outputs ('dense', 'value', 'vv') are not defined for it")
         if set(self.joint_outputs) & {'value', 'keys', 'vv'}:
             BlockOps(self.blocks[-1])  # fail at build time for unsupported blocks
-        self.pyramid = SimpleFeaturePyramid(self.width, norm_cfg) if pyramid else None
+        self.pyramid = SimpleFeaturePyramid(self.width, norm_cfg, pyramid_norm) \
+            if pyramid else None
         n = len(self.out_indices)
         self.out_channels = [self.width] * n
         p = self.patch_size
@@ -225,9 +308,16 @@ class OpenCLIPViT(OpenCLIPVisualBase):
         v = self.visual
         if isinstance(v, VisionTransformer):
             self.kind = 'openclip'
+            self._drop_hooks = []
             if drop_path_rate:
-                raise ValueError("drop_path_rate is only supported for timm (EVA) towers; "
-                                 f"'{self.arch}' is an open_clip VisionTransformer")
+                blocks = v.transformer.resblocks
+                rates = torch.linspace(0, float(drop_path_rate), len(blocks)).tolist()
+                for blk, rate in zip(blocks, rates):
+                    if rate > 0:
+                        for ls in (blk.ls_1, blk.ls_2):
+                            hook = _TokenDropPath(rate)
+                            ls.register_forward_hook(hook)
+                            self._drop_hooks.append(hook)
             self.width = v.transformer.width
             ps = v.patch_size
             self.grid = tuple(v.grid_size)
@@ -319,9 +409,12 @@ class OpenCLIPViT(OpenCLIPVisualBase):
             prefix = 0 if t.no_embed_class else t.num_prefix_tokens
         if (gh, gw) == self.grid:
             return table
+        mode, aa = self.pos_interp, True
+        if self.pos_embed_mode == 'bilinear-once-trainable':
+            mode, aa = 'bilinear', False
         return self._size_cache.get(
             ('pos', gh, gw), table,
-            lambda: resize_pos_table(table, self.grid, (gh, gw), prefix, self.pos_interp))
+            lambda: resize_pos_table(table, self.grid, (gh, gw), prefix, mode, antialias=aa))
 
     def _rope(self, gh: int, gw: int):
         rope = self.visual.trunk.rope
@@ -364,6 +457,8 @@ class OpenCLIPViT(OpenCLIPVisualBase):
             cls = v.class_embedding.to(x.dtype).view(1, 1, -1).expand(b, -1, -1)
             x = torch.cat([cls, x], dim=1)
             x = x + self.pos_table(gh, gw).to(x.dtype)
+            if self.class_embed_twice:
+                x = torch.cat([x[:, :1] + cls[:, :1], x[:, 1:]], dim=1)
             return v.ln_pre(x), (gh, gw), None
         t = self.visual.trunk
         pe = t.patch_embed
@@ -398,6 +493,12 @@ class OpenCLIPViT(OpenCLIPVisualBase):
             fn = blk
         else:
             fn = (lambda y: blk(y.transpose(0, 1)).transpose(0, 1))
+        if self.kind == 'openclip' and self._drop_hooks:
+            # token axis of the layout the block runs in (see _TokenDropPath)
+            seq_first = not self.batch_first and not isinstance(
+                getattr(fn, '__self__', None), BlockOps)
+            for hook in self._drop_hooks:
+                hook.token_dim = 0 if seq_first else 1
         if self.with_cp and self.training and x.requires_grad:
             return checkpoint(fn, x, use_reentrant=False)
         return fn(x)

@@ -50,7 +50,10 @@ class DenseCLIPDetMixin:
        class masks rasterised from the ground-truth boxes, averaged over
        the in-box cells (summed over classes and in-box cells, divided by
        ``K`` x their number, as the authors' code), times
-       ``seg_loss_weight``.
+       ``seg_loss_weight``. Box corners become cells by
+       ``seg_target_rounding``: ``'cover'`` (clipdense: floor/ceil, every
+       box covers a cell) or ``'truncate'`` (the authors' rule; see
+       :func:`~clipdense.models.utils.pixel_text.boxes_to_class_masks`).
 
     The context decoder, the context text encoder, the contexts/gamma
     layout and the score map (:mod:`clipdense.models.utils.pixel_text`) are
@@ -64,7 +67,8 @@ class DenseCLIPDetMixin:
     def _init_denseclip(self, text_encoder: dict, context_decoder: dict, *,
                         vocabulary: Optional[Sequence[str]], num_contexts: int,
                         context_init_std: float, tau: float, gamma_init: float,
-                        seg_loss: bool, seg_loss_weight: float, head_classes: dict):
+                        seg_loss: bool, seg_loss_weight: float, head_classes: dict,
+                        seg_target_rounding: str = 'cover'):
         name = type(self).__name__
         self._check_backbone()
         text_encoder = copy.deepcopy(dict(text_encoder))
@@ -95,6 +99,10 @@ class DenseCLIPDetMixin:
         self.tau = float(tau)
         self.seg_loss = bool(seg_loss)
         self.seg_loss_weight = float(seg_loss_weight)
+        if seg_target_rounding not in ('cover', 'truncate'):
+            raise ValueError("seg_target_rounding must be 'cover' (clipdense) or "
+                             f"'truncate' (the authors'), got {seg_target_rounding!r}")
+        self.seg_target_rounding = seg_target_rounding
         self._check_parts(head_classes)
         enc = self.text_encoder
         self.num_contexts = int(num_contexts)
@@ -226,7 +234,7 @@ class DenseCLIPDetMixin:
         labels = [ds.gt_instances.labels.to(score.device) for ds in batch_data_samples]
         target, in_box = boxes_to_class_masks(
             boxes, labels, score.shape[1], (h, w),
-            (input_shape[0] / h, input_shape[1] / w))
+            (input_shape[0] / h, input_shape[1] / w), self.seg_target_rounding)
         weight = in_box.expand_as(target)
         denom = weight.sum()
         if denom == 0:

@@ -31,11 +31,14 @@ class DenseCLIPMaskRCNN(DenseCLIPDetMixin, MaskRCNN):
         vocabulary (Sequence[str], optional): class names in label order
             (default: the text encoder's).
         num_contexts (int): learnable context tokens (DenseCLIP: 8).
-        context_init_std (float): std of their truncated-normal init.
+        context_init_std (float): std of their truncated-normal init
+            (0.02; the authors' code: torch's default 1.0).
         tau (float): temperature of the score map (0.07).
         gamma_init (float): initial per-channel residual scale (1e-4).
         seg_loss (bool): add ``loss_aux_seg`` (the authors' configs: True).
         seg_loss_weight (float): its weight.
+        seg_target_rounding (str): ``'cover'`` or ``'truncate'`` (the
+            authors'); how boxes become cells of the loss's target.
         train_cfg, test_cfg, data_preprocessor, init_cfg: as MaskRCNN.
     """
 
@@ -46,6 +49,7 @@ class DenseCLIPMaskRCNN(DenseCLIPDetMixin, MaskRCNN):
                  num_contexts: int = 8, context_init_std: float = 0.02,
                  tau: float = 0.07, gamma_init: float = 1e-4,
                  seg_loss: bool = False, seg_loss_weight: float = 1.0,
+                 seg_target_rounding: str = 'cover',
                  train_cfg=None, test_cfg=None, data_preprocessor=None,
                  init_cfg=None):
         super().__init__(backbone=backbone, rpn_head=rpn_head, roi_head=roi_head,
@@ -56,7 +60,7 @@ class DenseCLIPMaskRCNN(DenseCLIPDetMixin, MaskRCNN):
             text_encoder, context_decoder, vocabulary=vocabulary,
             num_contexts=num_contexts, context_init_std=context_init_std, tau=tau,
             gamma_init=gamma_init, seg_loss=seg_loss,
-            seg_loss_weight=seg_loss_weight,
+            seg_loss_weight=seg_loss_weight, seg_target_rounding=seg_target_rounding,
             head_classes={
                 'roi_head.bbox_head': getattr(getattr(roi, 'bbox_head', None),
                                               'num_classes', None),

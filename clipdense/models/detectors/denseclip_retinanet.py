@@ -30,11 +30,14 @@ class DenseCLIPRetinaNet(DenseCLIPDetMixin, RetinaNet):
         vocabulary (Sequence[str], optional): class names in label order
             (default: the text encoder's).
         num_contexts (int): learnable context tokens (DenseCLIP: 8).
-        context_init_std (float): std of their truncated-normal init.
+        context_init_std (float): std of their truncated-normal init
+            (0.02; the authors' code: torch's default 1.0).
         tau (float): temperature of the score map (0.07).
         gamma_init (float): initial per-channel residual scale (1e-4).
         seg_loss (bool): add ``loss_aux_seg`` (the authors' configs: True).
         seg_loss_weight (float): its weight.
+        seg_target_rounding (str): ``'cover'`` or ``'truncate'`` (the
+            authors'); how boxes become cells of the loss's target.
         train_cfg, test_cfg, data_preprocessor, init_cfg: as RetinaNet.
     """
 
@@ -44,6 +47,7 @@ class DenseCLIPRetinaNet(DenseCLIPDetMixin, RetinaNet):
                  num_contexts: int = 8, context_init_std: float = 0.02,
                  tau: float = 0.07, gamma_init: float = 1e-4,
                  seg_loss: bool = False, seg_loss_weight: float = 1.0,
+                 seg_target_rounding: str = 'cover',
                  train_cfg=None, test_cfg=None, data_preprocessor=None,
                  init_cfg=None):
         super().__init__(backbone=backbone, neck=neck, bbox_head=bbox_head,
@@ -53,5 +57,5 @@ class DenseCLIPRetinaNet(DenseCLIPDetMixin, RetinaNet):
             text_encoder, context_decoder, vocabulary=vocabulary,
             num_contexts=num_contexts, context_init_std=context_init_std, tau=tau,
             gamma_init=gamma_init, seg_loss=seg_loss,
-            seg_loss_weight=seg_loss_weight,
+            seg_loss_weight=seg_loss_weight, seg_target_rounding=seg_target_rounding,
             head_classes={'bbox_head': getattr(self.bbox_head, 'num_classes', None)})

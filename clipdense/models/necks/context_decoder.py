@@ -10,18 +10,59 @@ from torch import nn
 from clipdense.registry import MODELS
 
 
+ATTN_IMPLS = ('mha', 'denseclip')
+
+
+class _DenseCLIPAttention(nn.Module):
+    """Multi-head attention as in DenseCLIP's code: q/k/v linears without
+    bias, no dropout on the attention weights, output projection (with
+    bias) followed by dropout."""
+
+    def __init__(self, width: int, num_heads: int, proj_drop: float):
+        super().__init__()
+        self.num_heads = num_heads
+        self.scale = (width // num_heads) ** -0.5
+        self.q_proj = nn.Linear(width, width, bias=False)
+        self.k_proj = nn.Linear(width, width, bias=False)
+        self.v_proj = nn.Linear(width, width, bias=False)
+        self.proj = nn.Linear(width, width)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        b, n, c = q.shape
+        m = k.shape[1]
+        h = self.num_heads
+        q = self.q_proj(q).reshape(b, n, h, c // h).transpose(1, 2)
+        k = self.k_proj(k).reshape(b, m, h, c // h).transpose(1, 2)
+        v = self.v_proj(v).reshape(b, m, h, c // h).transpose(1, 2)
+        attn = (q @ k.transpose(-2, -1) * self.scale).softmax(dim=-1)
+        x = (attn @ v).transpose(1, 2).reshape(b, n, c)
+        return self.proj_drop(self.proj(x))
+
+
 class _DecoderLayer(nn.Module):
     """Pre-norm transformer decoder layer: self-attention over the queries,
-    cross-attention to the memory, MLP (each with a residual)."""
+    cross-attention to the memory, MLP (each with a residual).
 
-    def __init__(self, width: int, num_heads: int, dropout: float):
+    ``attn_impl='mha'``: ``nn.MultiheadAttention`` (q/k/v biases, dropout on
+    the attention weights and on the residual branch). ``'denseclip'``: the
+    authors' attention (see :class:`_DenseCLIPAttention`); the attention
+    branches then have no further dropout, the MLP branch keeps it.
+    """
+
+    def __init__(self, width: int, num_heads: int, dropout: float,
+                 attn_impl: str = 'mha'):
         super().__init__()
+        self.attn_impl = attn_impl
+        if attn_impl == 'denseclip':
+            attn = (lambda: _DenseCLIPAttention(width, num_heads, dropout))
+        else:
+            attn = (lambda: nn.MultiheadAttention(width, num_heads, dropout=dropout,
+                                                  batch_first=True))
         self.norm1 = nn.LayerNorm(width)
-        self.self_attn = nn.MultiheadAttention(width, num_heads, dropout=dropout,
-                                               batch_first=True)
+        self.self_attn = attn()
         self.norm2 = nn.LayerNorm(width)
-        self.cross_attn = nn.MultiheadAttention(width, num_heads, dropout=dropout,
-                                                batch_first=True)
+        self.cross_attn = attn()
         self.norm3 = nn.LayerNorm(width)
         self.mlp = nn.Sequential(
             nn.Linear(width, width * 4), nn.GELU(), nn.Dropout(dropout),
@@ -29,6 +70,11 @@ class _DecoderLayer(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mem: torch.Tensor) -> torch.Tensor:
+        if self.attn_impl == 'denseclip':
+            q = self.norm1(x)
+            x = x + self.self_attn(q, q, q)
+            x = x + self.cross_attn(self.norm2(x), mem, mem)
+            return x + self.drop(self.mlp(self.norm3(x)))
         q = self.norm1(x)
         x = x + self.drop(self.self_attn(q, q, q, need_weights=False)[0])
         q = self.norm2(x)
@@ -55,7 +101,14 @@ class ContextDecoder(BaseModule):
     (LN, Linear) to ``out_dim``. Linear weights are truncated-normal (std
     0.02), biases zero, LayerNorms identity. Layer-norm parameter names
     contain ``norm`` so that a ``'norm'`` optimizer key exempts them from
-    weight decay.
+    weight decay (the authors' projection LayerNorms, ``memory_proj.0``
+    etc., did not match their ``'norm'`` key).
+
+    ``attn_impl``: ``'mha'`` (default; ``nn.MultiheadAttention`` with q/k/v
+    biases, attention-weight dropout, xavier-initialised in-projection) or
+    ``'denseclip'`` (the authors' attention: q/k/v without bias, dropout
+    only after the output projection, all linears truncated-normal; their
+    checkpoints map onto it 1:1).
 
     Args:
         query_dim (int, optional): channels of the queries (default
@@ -67,12 +120,13 @@ class ContextDecoder(BaseModule):
         num_heads (int): attention heads (DenseCLIP: 4).
         num_layers (int): decoder layers (DenseCLIP: 3).
         dropout (float): dropout in attention and MLP (DenseCLIP: 0.1).
+        attn_impl (str): ``'mha'`` or ``'denseclip'`` (see above).
     """
 
     def __init__(self, query_dim: Optional[int] = None, visual_dim: Optional[int] = None,
                  out_dim: Optional[int] = None, *, width: int = 256,
                  num_heads: int = 4, num_layers: int = 3, dropout: float = 0.1,
-                 init_cfg=None):
+                 attn_impl: str = 'mha', init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if query_dim is None and visual_dim is None:
             raise ValueError('ContextDecoder needs query_dim or visual_dim (the '
@@ -82,6 +136,9 @@ class ContextDecoder(BaseModule):
         out_dim = query_dim if out_dim is None else out_dim
         if width % num_heads:
             raise ValueError(f'width {width} is not divisible by num_heads {num_heads}')
+        if attn_impl not in ATTN_IMPLS:
+            raise ValueError(f'attn_impl must be one of {ATTN_IMPLS}, got {attn_impl!r}')
+        self.attn_impl = attn_impl
         if num_layers < 1:
             raise ValueError('num_layers must be >= 1')
         self.query_dim, self.visual_dim, self.out_dim = query_dim, visual_dim, out_dim
@@ -91,7 +148,7 @@ class ContextDecoder(BaseModule):
         self.query_proj = nn.Sequential(OrderedDict(
             norm_in=nn.LayerNorm(query_dim), linear=nn.Linear(query_dim, width)))
         self.layers = nn.ModuleList(
-            _DecoderLayer(width, num_heads, dropout) for _ in range(num_layers))
+            _DecoderLayer(width, num_heads, dropout, attn_impl) for _ in range(num_layers))
         self.out_proj = nn.Sequential(OrderedDict(
             norm_in=nn.LayerNorm(width), linear=nn.Linear(width, out_dim)))
         self._reset()

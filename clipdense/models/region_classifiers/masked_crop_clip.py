@@ -58,7 +58,7 @@ def mask_boxes(masks: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
 def crop_with_masks(image: torch.Tensor, masks: torch.Tensor,
                     size: Union[int, Tuple[int, int]],
                     fill: Sequence[float] = tuple(255 * m for m in CLIP_MEAN),
-                    expand_ratio: float = 1.0):
+                    expand_ratio: float = 1.0, clamp: bool = True):
     """OVSeg's masked crops: tight box, background filled, squashed.
 
     Args:
@@ -70,9 +70,12 @@ def crop_with_masks(image: torch.Tensor, masks: torch.Tensor,
             mean in 0-255 by default: zero after normalisation).
         expand_ratio (float): box scale around its centre (OVSeg:
             ``MASK_EXPAND_RATIO = 1.0``, the tight box).
+        clamp (bool): clamp the resized crops to 0-255 (bicubic overshoots
+            at edges). The authors do not (they resize the normalised crop):
+            :class:`MaskedCropCLIP` passes False.
 
     Returns:
-        tuple: ``crops (M, 3, h, w)`` (clamped to 0-255), ``crop_masks (M, h,
+        tuple: ``crops (M, 3, h, w)`` (clamped to 0-255 if ``clamp``), ``crop_masks (M, h,
         w)`` bool (nearest-resized), ``valid (N,)`` bool; ``M = valid.sum()``:
         empty masks are dropped (OVSeg's ``valid_flag``).
     """
@@ -98,8 +101,9 @@ def crop_with_masks(image: torch.Tensor, masks: torch.Tensor,
             x0, x1 = max(0, int(math.floor(cx - hw))), min(w, int(math.ceil(cx + hw)))
         m = masks[i, y0:y1, x0:x1]
         region = torch.where(m[None], image[:, y0:y1, x0:x1], fill_t)
-        crops.append(F.interpolate(region[None].float(), size=size, mode='bicubic',
-                                   align_corners=False)[0].clamp_(0, 255))
+        crop = F.interpolate(region[None].float(), size=size, mode='bicubic',
+                             align_corners=False)[0]
+        crops.append(crop.clamp_(0, 255) if clamp else crop)
         cmasks.append(F.interpolate(m[None, None].float(), size=size,
                                     mode='nearest')[0, 0] > 0.5)
     if not crops:
@@ -261,8 +265,10 @@ class MaskedCropCLIP(BaseModule):
         return (crops - self.mean) / self.std
 
     def crops(self, image: torch.Tensor, masks: torch.Tensor):
-        """:func:`crop_with_masks` at this tower's size and fill colour."""
-        return crop_with_masks(image, masks, self.image_size, fill=self.fill)
+        """:func:`crop_with_masks` at this tower's size and fill colour,
+        not clamped (as the authors, whose bicubic resize runs on the
+        normalised crop)."""
+        return crop_with_masks(image, masks, self.image_size, fill=self.fill, clamp=False)
 
     def _mpt_forward(self, x: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         t = self.tower

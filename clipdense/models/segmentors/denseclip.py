@@ -130,7 +130,9 @@ class DenseCLIPSegmentor(EncoderDecoder):
             classes are the vocabulary when ``vocabulary`` is None.
         prompting (str): ``'post'`` or ``'pre'``.
         num_contexts (int): learnable context tokens (DenseCLIP: 8).
-        context_init_std (float): their truncated-normal std (0.02).
+        context_init_std (float): their truncated-normal std (0.02;
+            DenseCLIP's code calls ``nn.init.trunc_normal_`` with torch's
+            default std 1.0, which the paper configs set).
         score_concat_index (int): pyramid level receiving the score map
             (DenseCLIP: 3 for ResNets, 2 for ViT-B/16).
         tau (float): temperature of the score-map loss (0.07).

@@ -25,7 +25,8 @@ class OpenCLIPContextTextEncoder(OpenCLIPTextBase):
     table itself keeps open_clip's shape so checkpoints load unchanged.
 
     The contexts can live here (``num_contexts > 0``, the default, trunc-
-    normal init std 0.02 as DenseCLIP) or be passed to :meth:`forward`
+    normal init std 0.02; DenseCLIP's code uses std 1.0, see
+    ``context_init_std``) or be passed to :meth:`forward`
     (DenseCLIP keeps them in the segmentor). The text tower is frozen by
     default; the contexts are trainable.
 

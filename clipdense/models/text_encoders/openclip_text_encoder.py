@@ -39,6 +39,11 @@ class OpenCLIPTextEncoder(OpenCLIPTextBase):
             the weights; OpenAI weights need it).
         cache_dir (str, optional): where tag weights are looked for.
         max_cached (int): vocabularies kept in the cache.
+        split_synonyms (bool): True (default, clipdense): a comma inside a
+            name separates synonyms whose embeddings are averaged
+            (``'sofa, couch'``). False: each name is one string, commas
+            included, as OVSeg's authors prompt (``'a photo of a road,
+            route.'``).
         init_cfg: accepted for mm configs; the tower is never re-initialised.
 
     Attributes:
@@ -56,6 +61,7 @@ class OpenCLIPTextEncoder(OpenCLIPTextBase):
                  quick_gelu: Optional[bool] = None,
                  cache_dir: Optional[str] = None,
                  max_cached: int = 8,
+                 split_synonyms: bool = True,
                  init_cfg=None):
         super().__init__(arch, pretrained, freeze=freeze, strict=strict,
                          quick_gelu=quick_gelu, cache_dir=cache_dir, init_cfg=init_cfg)
@@ -63,6 +69,7 @@ class OpenCLIPTextEncoder(OpenCLIPTextBase):
         self.vocabulary = parse_vocabulary(vocabulary)[0] if vocabulary is not None else None
         self.batch_size = int(batch_size)
         self.max_cached = int(max_cached)
+        self.split_synonyms = bool(split_synonyms)
         self._cache: 'OrderedDict[tuple, torch.Tensor]' = OrderedDict()
 
     def _encode_prompts(self, prompts, ctx):
@@ -76,7 +83,8 @@ class OpenCLIPTextEncoder(OpenCLIPTextBase):
 
         Args:
             vocabulary (Sequence[str], optional): class names (comma-separated
-                synonyms inside one entry are averaged); default: the one
+                synonyms inside one entry are averaged unless
+                ``split_synonyms=False``); default: the one
                 given at construction.
             templates (str | Sequence[str], optional): template set for this
                 call; default: the one given at construction.
@@ -91,10 +99,12 @@ class OpenCLIPTextEncoder(OpenCLIPTextBase):
         if vocabulary is None:
             vocabulary = self.vocabulary
         names, synonyms = parse_vocabulary(vocabulary)
+        if not self.split_synonyms:
+            synonyms = tuple((n, ) for n in names)
         tmpl = self.templates if templates is None else get_templates(templates)
         trainable = torch.is_grad_enabled() and any(
             p.requires_grad for p in self.tower_parameters())
-        key = (self.weights_key(), tmpl, names)
+        key = (self.weights_key(), tmpl, names, self.split_synonyms)
         if not trainable and key in self._cache:
             self._cache.move_to_end(key)
             # a copy: callers may normalise or scale the result in place

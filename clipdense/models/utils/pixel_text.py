@@ -70,7 +70,8 @@ def pixel_text_score_map(dense_embed: torch.Tensor,
 
 def boxes_to_class_masks(boxes: Sequence[torch.Tensor],
                          labels: Sequence[torch.Tensor], num_classes: int,
-                         size: Tuple[int, int], stride: Tuple[float, float]
+                         size: Tuple[int, int], stride: Tuple[float, float],
+                         rounding: str = 'cover'
                          ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Rasterise boxes into per-class binary masks on a strided grid.
 
@@ -79,8 +80,10 @@ def boxes_to_class_masks(boxes: Sequence[torch.Tensor],
     inside every box of class ``k``; the loss is taken only inside the
     union of boxes. Box corners are mapped to grid cells with
     ``floor(x1 / s)`` .. ``ceil(x2 / s)``, so every box of positive size
-    covers at least one cell (the authors truncate both corners, which
-    drops boxes smaller than one cell).
+    covers at least one cell (``rounding='cover'``). ``rounding='truncate'``
+    is the authors' rule: both corners truncated (``(box / s).long()``),
+    clamped to ``[0, w-1]`` / ``[0, h-1]``, end exclusive, so boxes smaller
+    than one cell and the last row/column are dropped.
 
     Args:
         boxes (Sequence[Tensor]): per image ``(N_i, 4)`` ``x1, y1, x2, y2``
@@ -90,11 +93,14 @@ def boxes_to_class_masks(boxes: Sequence[torch.Tensor],
         num_classes (int): ``K``.
         size (tuple[int, int]): grid size ``(h, w)``.
         stride (tuple[float, float]): input pixels per cell ``(sy, sx)``.
+        rounding (str): ``'cover'`` or ``'truncate'`` (see above).
 
     Returns:
         tuple[Tensor, Tensor]: ``target (B, K, h, w)`` and ``in_box
         (B, 1, h, w)``, both float, on the boxes' device.
     """
+    if rounding not in ('cover', 'truncate'):
+        raise ValueError(f"rounding must be 'cover' or 'truncate', got {rounding!r}")
     h, w = int(size[0]), int(size[1])
     b = len(boxes)
     device = boxes[0].device if b else torch.device('cpu')
@@ -107,10 +113,15 @@ def boxes_to_class_masks(boxes: Sequence[torch.Tensor],
         if lb.numel() and (int(lb.min()) < 0 or int(lb.max()) >= num_classes):
             raise ValueError(f'box labels must be in [0, {num_classes}), got '
                              f'{int(lb.min())}..{int(lb.max())}')
-        x1 = (bx[:, 0] / sx).floor().clamp(0, w).long().tolist()
-        y1 = (bx[:, 1] / sy).floor().clamp(0, h).long().tolist()
-        x2 = (bx[:, 2] / sx).ceil().clamp(0, w).long().tolist()
-        y2 = (bx[:, 3] / sy).ceil().clamp(0, h).long().tolist()
+        if rounding == 'truncate':
+            cells = (bx / bx.new_tensor([sx, sy, sx, sy])).long()
+            x1, x2 = (cells[:, j].clamp(0, w - 1).tolist() for j in (0, 2))
+            y1, y2 = (cells[:, j].clamp(0, h - 1).tolist() for j in (1, 3))
+        else:
+            x1 = (bx[:, 0] / sx).floor().clamp(0, w).long().tolist()
+            y1 = (bx[:, 1] / sy).floor().clamp(0, h).long().tolist()
+            x2 = (bx[:, 2] / sx).ceil().clamp(0, w).long().tolist()
+            y2 = (bx[:, 3] / sy).ceil().clamp(0, h).long().tolist()
         for k, a, c, d, e in zip(lb.tolist(), x1, y1, x2, y2):
             target[i, k, c:e, a:d] = 1
             in_box[i, :, c:e, a:d] = 1

@@ -45,8 +45,11 @@ model = dict(
             'swin/swin_base_patch4_window12_384_22k_20220317-e5c09f74.pth')),
     decode_head=dict(
         type='OVSegHead',
+        # split_synonyms=False: a name with commas ("road, route") is one
+        # prompt string, as the authors do (True averages the synonyms)
         text_encoder=dict(type='OpenCLIPTextEncoder', arch=clip_arch,
-                          pretrained=clip_pretrained, templates='vild'),
+                          pretrained=clip_pretrained, templates='vild',
+                          split_synonyms=False),
         train_vocabulary=None,  # set by the training config
         clip_classifier=dict(type='MaskedCropCLIP', arch=clip_arch,
                              pretrained=clip_pretrained, image_size=224,

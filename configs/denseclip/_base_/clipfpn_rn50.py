@@ -1,7 +1,10 @@
 # The DenseCLIP paper's "CLIP + FPN" baseline: Semantic FPN on the CLIP
 # ResNet-50 image tower (no text, no attention pool), DenseCLIP's
-# `fpn_clipres50` configs. SyncBN: 8-GPU recipe (see denseclip_rn50.py).
-norm_cfg = dict(type='SyncBN', requires_grad=True)
+# `fpn_clipres50` configs.
+# SyncBN as the authors: MMEngine converts every BN when distributed
+# (`sync_bn`); one process keeps plain BN.
+sync_bn = 'torch'
+norm_cfg = dict(type='BN', requires_grad=True)
 # CLIP's mean/std (x 255), RGB; the crop size is set by the leaf config
 data_preprocessor = dict(
     type='SegDataPreProcessor',

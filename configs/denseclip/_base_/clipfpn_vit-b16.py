@@ -1,6 +1,12 @@
 # The DenseCLIP paper's "CLIP + FPN" baseline with a CLIP ViT-B/16: the
-# same pyramid as denseclip_vit-b16.py, no text. SyncBN: 8-GPU recipe.
-norm_cfg = dict(type='SyncBN', requires_grad=True)
+# same pyramid as denseclip_vit-b16.py, no text. As the authors'
+# fpn_clipvit-b: GroupNorm at each pyramid branch, table resized once to
+# 40x40 and trained, class embedding added twice; no drop path (their
+# baseline config sets none).
+# SyncBN as the authors: MMEngine converts every BN when distributed
+# (`sync_bn`); one process keeps plain BN.
+sync_bn = 'torch'
+norm_cfg = dict(type='BN', requires_grad=True)
 num_classes = 150
 # CLIP's mean/std (x 255), RGB; the crop size is set by the leaf config
 data_preprocessor = dict(
@@ -19,7 +25,11 @@ model = dict(
         pretrained='openai',
         out_indices=(3, 5, 7, 11),
         pyramid=True,
-        norm_cfg=norm_cfg),
+        norm_cfg=norm_cfg,
+        pyramid_norm='group',
+        pos_embed_mode='bilinear-once-trainable',
+        pos_embed_size=640,
+        class_embed_twice=True),
     neck=dict(
         type='FPN',
         in_channels=[768, 768, 768, 768],

@@ -2,9 +2,15 @@
 # (DenseCLIP's `_base_/models/denseclip_r50.py`). The vocabulary (and so
 # num_classes, the FPN's C5 input channels and the heads' outputs) follows
 # `classes_from` / `vocabulary`, set by the leaf config.
-# SyncBN: this is an 8-GPU recipe; for one process use
-#   --cfg-options model.decode_head.norm_cfg.type=BN
-norm_cfg = dict(type='SyncBN', requires_grad=True)
+# SyncBN as the authors (their train script converts the backbone, their
+# heads use SyncBN): MMEngine converts every BN when the run is distributed
+# (`sync_bn`); one process keeps plain BN, so this config also runs there.
+sync_bn = 'torch'
+# Paper recipe = the authors' code (configs/denseclip/README.md lists the
+# switches): contexts trunc-normal std 1.0, the attention pool's table
+# resized once (bilinear) to 512/32 = 16x16 and trained, the authors'
+# context-decoder attention.
+norm_cfg = dict(type='BN', requires_grad=True)
 # CLIP's mean/std (x 255), RGB; the crop size is set by the leaf config
 data_preprocessor = dict(
     type='SegDataPreProcessor',
@@ -21,7 +27,9 @@ model = dict(
         arch='RN50',
         pretrained='openai',
         out_indices=(0, 1, 2, 3),
-        joint_outputs=('global', 'dense')),
+        joint_outputs=('global', 'dense'),
+        pos_embed_mode='bilinear-once-trainable',
+        pos_embed_size=512),
     text_encoder=dict(
         type='OpenCLIPContextTextEncoder',
         arch='RN50',
@@ -30,9 +38,10 @@ model = dict(
         freeze=True),
     context_decoder=dict(
         type='ContextDecoder', width=256, num_heads=4, num_layers=3,
-        dropout=0.1),
+        dropout=0.1, attn_impl='denseclip'),
     prompting='post',
     num_contexts=8,
+    context_init_std=1.0,
     score_concat_index=3,  # C5 (2048 + K channels)
     tau=0.07,
     gamma_init=1e-4,

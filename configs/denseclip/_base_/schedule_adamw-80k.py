@@ -1,6 +1,6 @@
 # DenseCLIP's ADE20K schedule: AdamW lr 1e-4, weight decay 1e-4; image
 # backbone at 0.1x, text encoder at 0x (frozen; its tower also has
-# requires_grad=False), no weight decay on norm layers; linear warm-up over
+# requires_grad=False), no weight decay on parameters named *norm*; linear warm-up over
 # 1500 iterations from 1e-6x, then poly (power 0.9, min 1e-6); 80k
 # iterations, evaluation and checkpoints every 8k.
 optim_wrapper = dict(
@@ -10,10 +10,11 @@ optim_wrapper = dict(
         custom_keys={
             'backbone': dict(lr_mult=0.1),
             'text_encoder': dict(lr_mult=0.0),
+            # as the authors: no decay for parameters whose name contains
+            # "norm" (clipdense's `norm_decay_mult=0.0`, every norm layer
+            # outside the keys above, is off in the paper recipe)
             'norm': dict(decay_mult=0.0),
-        },
-        # BN/GN/LN outside the keys above (heads, neck, context decoder)
-        norm_decay_mult=0.0))
+        }))
 max_iters = 80000
 warmup_iters = 1500
 param_scheduler = [

@@ -1,5 +1,8 @@
 # The "CLIP" baseline of DenseCLIP's detection table: mmdet's Mask R-CNN
 # with CLIP's RN50 image tower (stage maps only) as the backbone.
+# SyncBN as the authors' train.py (backbone converted): MMEngine converts
+# every BN when the run is distributed; one process keeps BN.
+sync_bn = 'torch'
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py', './clip_data_preprocessor.py'
 ]

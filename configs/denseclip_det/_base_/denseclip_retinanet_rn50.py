@@ -4,9 +4,11 @@
 # (8 tokens + 5 class tokens), context decoder (width 256, 4 heads,
 # 3 layers, dropout 0.1), per-channel gamma 1e-4, auxiliary segmentation
 # loss on. The authors' `input_resolution=1344` sets the grid their attention
-# pool's positional table is resized to; OpenCLIPResNet resizes the table to
-# each actual C5 size instead (bicubic from CLIP's 7x7), so no such setting
-# is needed.
+# pool's positional table is resized to (pos_embed_size below).
+# Paper recipe = the authors' code; configs/denseclip_det/README.md lists
+# the differences and their switches. SyncBN as the authors' train.py (the
+# backbone converted): MMEngine converts every BN when distributed.
+sync_bn = 'torch'
 _base_ = [
     'mmdet::_base_/models/retinanet_r50_fpn.py', './clip_data_preprocessor.py',
     './coco_classes.py'
@@ -20,7 +22,11 @@ model = dict(
         arch='RN50',
         pretrained='openai',
         out_indices=(0, 1, 2, 3),
-        joint_outputs=('global', 'dense')),
+        joint_outputs=('global', 'dense'),
+        # the authors' table: CLIP's 7x7 resized once (bilinear) to
+        # 1344/32 = 42x42, trained, cropped to [:h, :w] per forward
+        pos_embed_mode='bilinear-once-crop',
+        pos_embed_size=1344),
     text_encoder=dict(
         type='clipdense.OpenCLIPContextTextEncoder',
         arch='RN50',
@@ -31,9 +37,12 @@ model = dict(
         width=256,
         num_heads=4,
         num_layers=3,
-        dropout=0.1),
+        dropout=0.1,
+        attn_impl='denseclip'),
     vocabulary={{_base_.coco_classes}},
     num_contexts=8,
+    context_init_std=1.0,
     tau=0.07,
     seg_loss=True,
+    seg_target_rounding='truncate',
     neck=dict(in_channels=[256, 512, 1024, 2048 + 80]))
