@@ -335,7 +335,9 @@ def run_semseg(args, jobs):
 
     def one(img_path, out_file):
         img = load_image(img_path)
-        result = inference_model(model, img, max_pixels=max_pixels)
+        # long vocabularies: labels only (no full-size scores) unless heat maps
+        result = inference_model(model, img, max_pixels=max_pixels,
+                                 labels_only=False if args.heatmaps else None)
         seg = result.pred_sem_seg.data[0].cpu().numpy().astype(np.int64)
         overlay, present = draw_overlay(img, seg, classes, palette, args.opacity)
         save_image(out_file, overlay)

@@ -57,6 +57,11 @@ WHOLE_MAX_PIXELS = 1024 * 1024
 #: Larger images are refused: the class scores of every pixel are kept
 #: (``seg_logits``), ``4 * K * H * W`` bytes.
 MAX_PIXELS = 64 * 1024 * 1024
+#: Vocabularies of at least this many classes are segmented without the
+#: full-size class scores (``test_cfg.labels_only``: the same labels, no
+#: ``seg_logits``) unless the caller asks for the scores
+#: (``inference_model(..., labels_only=False)``, the demo's heat maps).
+LABELS_ONLY_MIN_CLASSES = 100
 
 
 def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
@@ -97,6 +102,10 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
     from clipdense.registry import MODELS
     config.model.train_cfg = None
     apply_inference_options(config.model)
+    if config.model.get('type') in ('EncoderDecoder', 'mmseg.EncoderDecoder'):
+        # the same model with test_cfg.labels_only available, so that
+        # inference_model can switch it on per call (labels_only=)
+        config.model['type'] = 'SlideBatchEncoderDecoder'
     model = MODELS.build(config.model)
     dataset_meta = None
     if checkpoint is not None:
@@ -256,6 +265,50 @@ def _slide_cfg(model, h: int, w: int) -> dict:
     return dict(mode='slide', crop_size=(ch, cw), stride=stride)
 
 
+def labels_only_supported(model) -> bool:
+    """Whether ``model`` can predict labels without full-size scores
+    (``test_cfg.labels_only``, :mod:`clipdense.models.segmentors.labels_only`
+    decides: a whole-image test and a decode head using mmseg's
+    ``predict``)."""
+    from clipdense.models.segmentors.labels_only import LabelsOnlyMixin
+    test_cfg = getattr(model, 'test_cfg', None)
+    if not isinstance(model, LabelsOnlyMixin) or test_cfg is None:
+        return False
+    model.test_cfg = type(test_cfg)(dict(test_cfg, labels_only=True))
+    try:
+        return bool(model._labels_only())
+    except (ValueError, NotImplementedError):
+        return False
+    finally:
+        model.test_cfg = test_cfg
+
+
+def choose_labels_only(model, labels_only: Optional[bool] = None,
+                       sliding: bool = False) -> Optional[bool]:
+    """The ``test_cfg.labels_only`` of one call: ``labels_only`` when given
+    (``True`` / ``False``), else ``True`` for a vocabulary of at least
+    :data:`LABELS_ONLY_MIN_CLASSES` classes on a model that supports it and
+    a whole-image test, ``False`` for a sliding-window call; ``None`` keeps
+    the config's setting."""
+    if labels_only:
+        if sliding or not labels_only_supported(model):
+            raise ValueError(
+                'labels_only=True needs a whole-image test of an mmseg-style '
+                f'segmentor whose decode head uses mmseg\'s predict; '
+                f'{type(model).__name__} / this image '
+                f'({"sliding window" if sliding else "unsupported model"}) '
+                'cannot: pass labels_only=None or False')
+        return True
+    if labels_only is not None:
+        return False
+    if sliding:  # sliding windows average full-size scores
+        return False
+    classes = (getattr(model, 'dataset_meta', None) or {}).get('classes', ())
+    if len(classes) < LABELS_ONLY_MIN_CLASSES:
+        return None
+    return True if labels_only_supported(model) else None
+
+
 def _describe(img) -> str:
     return img if isinstance(img, str) else 'the image'
 
@@ -263,7 +316,8 @@ def _describe(img) -> str:
 def inference_model(model, images: Union[ImageType, Sequence[ImageType]],
                     vocabulary: Optional[Sequence[str]] = None, *,
                     whole_max_pixels: Optional[int] = WHOLE_MAX_PIXELS,
-                    max_pixels: Optional[int] = MAX_PIXELS):
+                    max_pixels: Optional[int] = MAX_PIXELS,
+                    labels_only: Optional[bool] = None):
     """Segment images, optionally with a new vocabulary.
 
     Args:
@@ -283,6 +337,12 @@ def inference_model(model, images: Union[ImageType, Sequence[ImageType]],
         max_pixels (int, optional): refuse larger images (after the test
             pipeline) with a ``ValueError`` (the per-pixel class scores
             alone take ``4*K*H*W`` bytes). ``None``: no limit.
+        labels_only (bool, optional): ``False``: always return the class
+            scores (``seg_logits``, e.g. for heat maps); ``True``: labels
+            only (``test_cfg.labels_only``); ``None`` (default): labels only
+            for vocabularies of at least :data:`LABELS_ONLY_MIN_CLASSES`
+            classes when the model supports it (:func:`choose_labels_only`),
+            the config's setting otherwise.
 
     Returns:
         SegDataSample | list[SegDataSample]: one for a single image, a list
@@ -328,12 +388,17 @@ def inference_model(model, images: Union[ImageType, Sequence[ImageType]],
         slide = (whole_max_pixels is not None and test_cfg is not None
                  and test_cfg.get('mode', 'whole') == 'whole'
                  and h * w > whole_max_pixels)
-        if slide:
-            model.test_cfg = type(test_cfg)(dict(test_cfg, **_slide_cfg(model, h, w)))
+        call_cfg = dict(test_cfg, **_slide_cfg(model, h, w)) if slide else None
+        lo = choose_labels_only(model, labels_only, sliding=slide)
+        if lo is not None and test_cfg is not None and \
+                bool(test_cfg.get('labels_only', False)) != lo:
+            call_cfg = dict(call_cfg or test_cfg, labels_only=lo)
+        if call_cfg is not None:
+            model.test_cfg = type(test_cfg)(call_cfg)
         try:
             with torch.no_grad():
                 results.extend(model.test_step(batch))
         finally:
-            if slide:
+            if call_cfg is not None:
                 model.test_cfg = test_cfg
     return results[0] if single else results
