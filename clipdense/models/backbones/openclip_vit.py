@@ -151,6 +151,16 @@ class OpenCLIPViT(OpenCLIPVisualBase):
             weights (OpenAI weights need QuickGELU).
         cache_dir (str, optional): where tag weights are looked for.
         pos_interp (str): interpolation mode of the positional table.
+        pos_antialias (bool): antialias the bilinear/bicubic resize of the
+            positional table (default). ``False`` is plain
+            ``F.interpolate`` as mmseg 0.x's ViT ran it (MaskCLIP); upsampled
+            tables then differ slightly (torch's antialiased bicubic uses
+            PIL's kernel).
+        ln_eps (float, optional): override the eps of every LayerNorm of
+            the image tower. MaskCLIP's mmseg ViT port ran ``1e-6`` (with
+            exact GELU, ``quick_gelu=False``) where CLIP was trained with
+            ``1e-5`` and QuickGELU; its paper configs reproduce that model.
+            ``None`` keeps the tower's own.
         init_cfg (dict, optional): init of the pyramid only.
 
     Attributes:
@@ -177,6 +187,8 @@ class OpenCLIPViT(OpenCLIPVisualBase):
                  quick_gelu: Optional[bool] = None,
                  cache_dir: Optional[str] = None,
                  pos_interp: str = 'bicubic',
+                 pos_antialias: bool = True,
+                 ln_eps: Optional[float] = None,
                  init_cfg=None):
         vision_overrides = None
         if drop_path_rate is not None:
@@ -186,6 +198,11 @@ class OpenCLIPViT(OpenCLIPVisualBase):
                          cache_dir=cache_dir, vision_overrides=vision_overrides,
                          init_cfg=init_cfg)
         self._setup_tower(drop_path_rate)
+        if ln_eps is not None:
+            for m in self.visual.modules():
+                if isinstance(m, nn.LayerNorm):
+                    m.eps = float(ln_eps)
+        self.pos_antialias = bool(pos_antialias)
         if patch_pad not in ('corner', 'error'):
             raise ValueError(f"patch_pad must be 'corner' or 'error', got {patch_pad!r}")
         self.patch_pad = patch_pad
@@ -321,7 +338,8 @@ class OpenCLIPViT(OpenCLIPVisualBase):
             return table
         return self._size_cache.get(
             ('pos', gh, gw), table,
-            lambda: resize_pos_table(table, self.grid, (gh, gw), prefix, self.pos_interp))
+            lambda: resize_pos_table(table, self.grid, (gh, gw), prefix, self.pos_interp,
+                                     antialias=self.pos_antialias))
 
     def _rope(self, gh: int, gw: int):
         rope = self.visual.trunk.rope

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 def resize_pos_table(table: torch.Tensor, src_hw: Tuple[int, int],
                      dst_hw: Tuple[int, int], num_prefix: int = 1,
-                     mode: str = 'bicubic') -> torch.Tensor:
+                     mode: str = 'bicubic', antialias: bool = True) -> torch.Tensor:
     """Interpolate the grid rows of a positional table.
 
     Args:
@@ -26,7 +26,10 @@ def resize_pos_table(table: torch.Tensor, src_hw: Tuple[int, int],
         dst_hw (tuple[int, int]): target grid ``(Hd, Wd)``.
         num_prefix (int): number of prefix rows.
         mode (str): ``F.interpolate`` mode (``'bicubic'`` as open_clip and
-            timm use at load time; antialiased when shrinking).
+            timm use at load time).
+        antialias (bool): antialias bilinear/bicubic (default; torch then
+            uses PIL's kernels, also when enlarging). ``False``: plain
+            ``F.interpolate``, as mmseg 0.x models (MaskCLIP) resized.
 
     Returns:
         Tensor: ``(num_prefix + Hd*Wd, C)`` in the dtype of ``table``.
@@ -41,7 +44,7 @@ def resize_pos_table(table: torch.Tensor, src_hw: Tuple[int, int],
     c = grid.shape[-1]
     grid = grid.float().reshape(1, hs, ws, c).permute(0, 3, 1, 2)
     kwargs = {} if mode == 'nearest' else dict(align_corners=False)
-    if mode in ('bilinear', 'bicubic'):
+    if mode in ('bilinear', 'bicubic') and antialias:
         kwargs['antialias'] = True
     grid = F.interpolate(grid, size=(hd, wd), mode=mode, **kwargs)
     grid = grid.permute(0, 2, 3, 1).reshape(hd * wd, c).to(table.dtype)
