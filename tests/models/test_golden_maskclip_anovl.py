@@ -108,7 +108,7 @@ def test_maskclip_vit_golden(maskclip_fixture, tmp_path):
         head = maskclip_head(meta['vit_arch'], path, classes, refine_mode='authors',
                              ks_thresh=ks, pd_thresh=pd)
         with torch.no_grad():
-            logits = head(out)
+            logits = head(out) / head.logit_scale  # the authors' scores x logit_scale
         close(logits, t[f'vit.logits.{name}'])
     # clipdense's own scores keep the authors' labels without refinement
     head = maskclip_head(meta['vit_arch'], path, classes)
@@ -133,7 +133,7 @@ def test_maskclip_resnet_golden(maskclip_fixture, tmp_path):
         head = maskclip_head(meta['rn_arch'], path, classes, refine_mode='authors',
                              ks_thresh=ks, pd_thresh=pd)
         with torch.no_grad():
-            close(head(out), t[f'rn.logits.{name}'])
+            close(head(out) / head.logit_scale, t[f'rn.logits.{name}'])
 
 
 # ----------------------------------------------------------------------

@@ -107,17 +107,20 @@ class MaskCLIPHead(BaseDecodeHead):
       (normalised per token) and a smoothed row is rescaled to a
       distribution; the output is log-probabilities.
     * ``'authors'`` (MaskCLIP's paper configs): as chongzhou96/MaskCLIP's
-      ``MaskClipHead`` at commit 245d31f. The output is the cosine
+      ``MaskClipHead`` at commit 245d31f, whose output is the cosine
       (no temperature, no softmax) when no refinement runs; prompt
       denoising sets a weak class's cosine to -100 (no class is kept);
       key smoothing normalises the keys over the *token* axis
       (``F.normalize`` on an ``(N, HW, C)`` tensor, dim 1), computes
       ``S @ P`` from the probabilities of all pixels, replaces only the
       pixels whose highest probability is below ``ks_thresh`` with those
-      raw (unnormalised) values and returns probabilities. Same argmax at
-      the feature size as MaskCLIP's code, and the same values, so that the
-      bilinear resize of mmseg's ``predict`` gives the same labels.
-      ``bg_thresh`` (a clipdense addition) is refused in this mode.
+      raw (unnormalised) values and returns probabilities. This head
+      returns that output times ``logit_scale``: a positive constant
+      changes neither the argmax nor the bilinear resize of mmseg's
+      ``predict``, so the labels are MaskCLIP's, and without refinement a
+      softmax of the output gives MaskCLIP's probabilities (what
+      ``demo/image_demo.py``'s heat maps show). ``bg_thresh`` (a clipdense
+      addition) is refused in this mode.
 
     The vocabulary is a call-time property: :meth:`set_vocabulary` changes
     it without touching the image backbone; the text tower runs only for a
@@ -291,7 +294,8 @@ class MaskCLIPHead(BaseDecodeHead):
     def refine_authors(self, cos: torch.Tensor,
                        keys: Optional[torch.Tensor] = None) -> torch.Tensor:
         """MaskCLIP's ``refine_output`` (chongzhou96/MaskCLIP @245d31f) on
-        the cosines ``(B, K, h, w)``: see ``refine_mode='authors'``."""
+        the cosines ``(B, K, h, w)``, times ``logit_scale``: see
+        ``refine_mode='authors'``."""
         B, K, H, W = cos.shape
         out = cos
         if self.pd_thresh > 0:
@@ -310,7 +314,7 @@ class MaskCLIPHead(BaseDecodeHead):
             sel = p.amax(dim=-1, keepdim=True) < self.ks_thresh
             p = torch.where(sel, smoothed, p)
             out = p.transpose(1, 2).reshape(B, K, H, W)
-        return out
+        return out * self.logit_scale
 
     def refine(self, logits: torch.Tensor,
                keys: Optional[torch.Tensor] = None) -> torch.Tensor:
