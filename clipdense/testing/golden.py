@@ -13,8 +13,7 @@ import torch
 
 def _scale(name: str, t: torch.Tensor) -> torch.Tensor:
     if t.ndim <= 1:
-        if name.split('.')[-2:-1] and ('ln' in name or 'norm' in name or 'bn' in name) \
-                and name.endswith('weight'):
+        if name.endswith('weight') and any(n in name for n in ('ln', 'norm', 'bn')):
             return None  # a norm's gain: 1 + 0.1 r
         return torch.tensor(0.02)
     if name.endswith(('token_embedding.weight', 'positional_embedding',
