@@ -21,7 +21,8 @@ class MVTecADDataset(BaseDataset):
         <data_root>/<category>/ground_truth/<defect>/000_mask.png  (0/255)
 
     Each sample's info has ``img_path``, ``category`` (folder name),
-    ``cls_name`` (category with spaces, for prompts), ``defect_type``
+    ``cls_name`` (the prompts' name: the category, by default with spaces
+    for underscores), ``defect_type``
     ('good' or the defect folder), ``anomaly`` (0/1) and ``seg_map_path``
     (the mask of an anomalous test image; None for good images, whose mask
     is all zeros). A missing mask of an anomalous image raises at load time.
@@ -31,6 +32,9 @@ class MVTecADDataset(BaseDataset):
         categories (sequence[str], optional): categories to read; default
             all folders of ``data_root`` that contain ``train`` or ``test``.
         split (str): 'test' (all test images) or 'train' (good only).
+        readable_names (bool): ``cls_name`` with spaces for underscores
+            (``'metal nut'``, default); ``False`` keeps the folder name
+            (``'metal_nut'``), as AnoVL's prompts use it.
         **kwargs: the arguments of ``mmengine.dataset.BaseDataset``.
     """
     METAINFO = dict(classes=('normal', 'anomaly'),
@@ -41,11 +45,13 @@ class MVTecADDataset(BaseDataset):
                  *,
                  categories: Optional[Sequence[str]] = None,
                  split: str = 'test',
+                 readable_names: bool = True,
                  **kwargs) -> None:
         if split not in ('train', 'test'):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         self.categories = tuple(categories) if categories else None
         self.split = split
+        self.readable_names = bool(readable_names)
         super().__init__(data_root=data_root, **kwargs)
 
     def _list_categories(self):
@@ -73,7 +79,8 @@ class MVTecADDataset(BaseDataset):
                         continue
                     info = dict(
                         img_path=osp.join(ddir, name), category=cat,
-                        cls_name=cat.replace('_', ' '), defect_type=defect,
+                        cls_name=cat.replace('_', ' ') if self.readable_names else cat,
+                        defect_type=defect,
                         anomaly=int(defect != 'good'), seg_map_path=None,
                         reduce_zero_label=False, seg_fields=[])
                     if defect != 'good':

@@ -44,6 +44,8 @@ class VisADataset(BaseDataset):
         name_map (dict, optional): object -> prompt name
             (default ``macaroni1/2 -> macaroni`` as AnoVL does).
         check_files (bool): raise at load time for missing image/mask files.
+        readable_names (bool): underscores of the prompt name as spaces
+            (default); ``False`` keeps them (``'pipe_fryum'``), as AnoVL.
         **kwargs: the arguments of ``mmengine.dataset.BaseDataset``.
     """
     METAINFO = dict(classes=('normal', 'anomaly'),
@@ -55,12 +57,14 @@ class VisADataset(BaseDataset):
                  categories: Optional[Sequence[str]] = None,
                  name_map: Optional[Dict[str, str]] = None,
                  check_files: bool = True,
+                 readable_names: bool = True,
                  **kwargs) -> None:
         self.split_csv = split_csv
         self.split = split
         self.categories = tuple(categories) if categories else None
         self.name_map = dict(DEFAULT_NAME_MAP if name_map is None else name_map)
         self.check_files = check_files
+        self.readable_names = bool(readable_names)
         super().__init__(data_root=data_root, **kwargs)
 
     def _csv_path(self):
@@ -68,7 +72,8 @@ class VisADataset(BaseDataset):
         return p if osp.isabs(p) else osp.join(self.data_root, p)
 
     def prompt_name(self, obj: str) -> str:
-        return self.name_map.get(obj, obj).replace('_', ' ')
+        name = self.name_map.get(obj, obj)
+        return name.replace('_', ' ') if self.readable_names else name
 
     def load_data_list(self):
         path = self._csv_path()

@@ -16,6 +16,9 @@ context 77, CLIP's 49408-token vocabulary):
   (C5 = 256 channels), trained size 64.
 * ``clipdense-tiny-vit16``: ViT, width 32, 4 blocks, patch 16, size 64.
 * ``clipdense-tiny-vit14``: ViT, width 32, 4 blocks, patch 14, size 56.
+* ``clipdense-tiny-vit16-12l``: ViT, width 32, 12 blocks, patch 16, size
+  64 (AnoVL's released code hard-codes 12 blocks; the golden fixtures of
+  issue 21 use it).
 * ``clipdense-tiny-eva16``: EVA02-CLIP-style timm trunk (RoPE, SwiGLU,
   sub-LN, separate q/k/v), width 32, 4 blocks, patch 16, size 64, with
   open_clip's ``CustomTextCLIP`` layout (text keys under ``text.``).
@@ -24,7 +27,7 @@ import os
 
 MODEL_CONFIG_DIR = os.path.join(os.path.dirname(__file__), 'model_configs')
 TINY_MODELS = ('clipdense-tiny-rn', 'clipdense-tiny-vit16', 'clipdense-tiny-vit14',
-               'clipdense-tiny-eva16')
+               'clipdense-tiny-eva16', 'clipdense-tiny-vit16-12l')
 TINY_EVA_TIMM_NAME = 'clipdense_tiny_eva02_clip'
 
 

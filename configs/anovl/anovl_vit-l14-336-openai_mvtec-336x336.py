@@ -14,10 +14,10 @@ model = dict(
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnomalyAnnotations'),
-    dict(type='Resize', scale=(img_size, img_size), keep_ratio=False),
+    dict(type='PILAnomalyResize', scale=(img_size, img_size)),  # as AnoVL's code
     dict(type='PackAnomalyInputs'),
 ]
-test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline, readable_names=False))
 val_dataloader = test_dataloader
 train_dataloader = test_dataloader
 # heat maps for tools/test.py --show-dir

@@ -9,11 +9,11 @@ _base_ = [
     'mmseg::_base_/datasets/coco-stuff164k.py',
     '../_base_/default_runtime.py', '../_base_/schedules/training_free.py'
 ]
-# COCOStuffDataset's 171 names in order, made readable by one rule
-# (clipdense's choice, tests/configs/test_maskclip_configs.py checks it):
-# 'X-other' and 'X-stuff' -> 'X'; 'A-B' -> 'B A' ('wall-brick' ->
-# 'brick wall'), except 'window-blind' -> 'window blind';
-# 'playingfield' -> 'playing field'.
+# MaskCLIP's own 171 names (coco_stuff_classes of the authors'
+# tools/maskclip_utils/prompt_engineering.py), in COCOStuffDataset's order:
+# mmseg's names with 'X-other'/'X-stuff' -> 'X' and 'A-B' -> 'B A', except
+# the authors' 'blind window' and 'playingfield'
+# (tests/configs/test_maskclip_configs.py checks it).
 vocabulary = [
     'person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train',
     'truck', 'boat', 'traffic light', 'fire hydrant', 'stop sign',
@@ -35,12 +35,12 @@ vocabulary = [
     'fruit', 'furniture', 'grass', 'gravel', 'ground', 'hill', 'house',
     'leaves', 'light', 'mat', 'metal', 'mirror', 'moss', 'mountain', 'mud',
     'napkin', 'net', 'paper', 'pavement', 'pillow', 'plant', 'plastic',
-    'platform', 'playing field', 'railing', 'railroad', 'river', 'road',
+    'platform', 'playingfield', 'railing', 'railroad', 'river', 'road',
     'rock', 'roof', 'rug', 'salad', 'sand', 'sea', 'shelf', 'sky',
     'skyscraper', 'snow', 'solid', 'stairs', 'stone', 'straw', 'structural',
     'table', 'tent', 'textile', 'towel', 'tree', 'vegetable', 'brick wall',
     'concrete wall', 'wall', 'panel wall', 'stone wall', 'tile wall',
-    'wood wall', 'water', 'waterdrops', 'window blind', 'window', 'wood'
+    'wood wall', 'water', 'waterdrops', 'blind window', 'window', 'wood'
 ]
 model = dict(
     decode_head=dict(vocabulary=vocabulary, num_classes=len(vocabulary)))

@@ -10,10 +10,11 @@ _base_ = [
     'mmseg::_base_/datasets/pascal_context_59.py',
     '../_base_/default_runtime.py', '../_base_/schedules/training_free.py'
 ]
-# mmseg's class names in the dataset's order, made readable
-# ('pottedplant' -> 'potted plant', 'tvmonitor' -> 'tv monitor')
+# MaskCLIP's own class names (pascal_context_classes of the authors'
+# prompt_engineering.py) in the dataset's order: mmseg's, with 'airplane',
+# 'potted plant', 'tv monitor'
 vocabulary = [
-    'aeroplane', 'bag', 'bed', 'bedclothes', 'bench', 'bicycle', 'bird',
+    'airplane', 'bag', 'bed', 'bedclothes', 'bench', 'bicycle', 'bird',
     'boat', 'book', 'bottle', 'building', 'bus', 'cabinet', 'car', 'cat',
     'ceiling', 'chair', 'cloth', 'computer', 'cow', 'cup', 'curtain', 'dog',
     'door', 'fence', 'floor', 'flower', 'food', 'grass', 'ground', 'horse',

@@ -11,11 +11,11 @@ _base_ = [
     '../_base_/datasets/pascal_voc12_20cls.py',
     '../_base_/default_runtime.py', '../_base_/schedules/training_free.py'
 ]
-# the text of each class, in the dataset's order (mmseg's names made
-# readable, as MaskCLIP's class lists)
+# MaskCLIP's own class names (voc_classes of the authors'
+# prompt_engineering.py), in the dataset's order
 vocabulary = [
-    'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat',
-    'chair', 'cow', 'table', 'dog', 'horse', 'motorbike', 'person',
+    'airplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat',
+    'chair', 'cow', 'dining table', 'dog', 'horse', 'motorbike', 'person',
     'potted plant', 'sheep', 'sofa', 'train', 'tv monitor'
 ]
 model = dict(

@@ -11,8 +11,8 @@ _base_ = [
     '../_base_/default_runtime.py', '../_base_/schedules/training_free.py'
 ]
 vocabulary = [
-    'background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus',
-    'car', 'cat', 'chair', 'cow', 'table', 'dog', 'horse', 'motorbike',
+    'background', 'airplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus',
+    'car', 'cat', 'chair', 'cow', 'dining table', 'dog', 'horse', 'motorbike',
     'person', 'potted plant', 'sheep', 'sofa', 'train', 'tv monitor'
 ]
 model = dict(

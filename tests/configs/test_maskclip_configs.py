@@ -14,10 +14,13 @@ MASKCLIP = osp.join(ROOT, 'configs', 'maskclip')
 
 
 def readable(name):
-    """The rule the configs' comments state (mmseg name -> text)."""
+    """The rule the configs' comments state (mmseg name -> text): MaskCLIP's
+    own class lists (tools/maskclip_utils/prompt_engineering.py of
+    chongzhou96/MaskCLIP), e.g. VOC 'airplane', 'dining table'; COCO-Stuff
+    'playingfield', 'blind window'."""
     fixed = {'pottedplant': 'potted plant', 'tvmonitor': 'tv monitor',
-             'diningtable': 'table', 'playingfield': 'playing field',
-             'window-blind': 'window blind'}
+             'aeroplane': 'airplane', 'diningtable': 'dining table',
+             'playingfield': 'playingfield', 'window-blind': 'blind window'}
     if name in fixed:
         return fixed[name]
     m = re.fullmatch(r'(.+)-(other|stuff)', name)
@@ -60,6 +63,14 @@ def test_vocabulary_follows_dataset_classes(name, dataset, k):
     assert cfg.model.backbone.arch == head.text_encoder.arch == arch
     # value features, and keys so that key smoothing is one option away
     assert tuple(cfg.model.backbone.joint_outputs) == ('value', 'keys')
+    # the authors' refinements and scores (issue 21)
+    assert head.refine_mode == 'authors'
+    if arch == 'ViT-B-16':
+        # the authors' mmseg ViT: exact GELU, LayerNorm eps 1e-6, plain
+        # bicubic resize of the positional table
+        bb = cfg.model.backbone
+        assert bb.quick_gelu is False and bb.ln_eps == 1e-6
+        assert bb.pos_antialias is False
 
 
 def test_voc_without_background_labels(tmp_path):

@@ -90,6 +90,43 @@ def test_visa_csv(tmp_path):
     assert len(only) == 4 and {only.get_data_info(i)['category'] for i in range(4)} == {'pcb1'}
 
 
+def test_raw_folder_names(tmp_path):
+    """readable_names=False: the prompts get the folder name, as AnoVL."""
+    init_default_scope('clipdense')
+    root = make_mvtec(str(tmp_path / 'mvtec'))
+    ds = MVTecADDataset(data_root=root, pipeline=PIPELINE, readable_names=False)
+    assert {ds.get_data_info(i)['cls_name'] for i in range(len(ds))} == {'metal_nut', 'wood'}
+    vroot = make_visa(str(tmp_path / 'visa'))
+    vds = VisADataset(data_root=vroot, pipeline=PIPELINE, readable_names=False,
+                      name_map={'pcb1': 'pc_b'})
+    # a given name_map replaces the default macaroni one
+    assert {vds.get_data_info(i)['cls_name'] for i in range(len(vds))} == {'macaroni1', 'pc_b'}
+
+
+def test_pil_anomaly_resize():
+    """PIL bilinear (antialiased) image resize; mask bilinear then > 0.5;
+    an int scale is the short side (torchvision's rule)."""
+    from PIL import Image
+
+    from clipdense.datasets.transforms import PILAnomalyResize
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    mask = np.zeros((40, 60), np.uint8)
+    mask[10:21, 10:31] = 1
+    out = PILAnomalyResize(scale=(30, 20))(dict(img=img.copy(), gt_seg_map=mask.copy()))
+    expect = np.asarray(Image.fromarray(img).resize((30, 20), Image.BILINEAR))
+    assert out['img'].shape == (20, 30, 3) and np.array_equal(out['img'], expect)
+    m = np.asarray(Image.fromarray(mask * 255).resize((30, 20), Image.BILINEAR)) / 255.0
+    assert np.array_equal(out['gt_seg_map'], (m > 0.5).astype(np.uint8))
+    assert out['img_shape'] == (20, 30)
+    short = PILAnomalyResize(scale=24)(dict(img=img.copy()))
+    assert short['img'].shape == (24, 36, 3)
+    tall = PILAnomalyResize(scale=24)(dict(img=np.zeros((70, 40, 3), np.uint8)))
+    assert tall['img'].shape == (42, 24, 3)
+    with pytest.raises(ValueError, match='scale'):
+        PILAnomalyResize(scale=(0, 3))
+
+
 def test_visa_bad_input(tmp_path):
     root = str(tmp_path / 'v1')
     make_visa(root, header='object,split,label,image')

@@ -100,16 +100,16 @@ def test_tta_changes_maps_and_resets_per_image():
     seen = []
     orig = head.adapt
 
-    def spy(tokens, text):
-        out = orig(tokens, text)
+    def spy(tokens, text, cls_name=None):
+        out = orig(tokens, text, cls_name)
         seen.append(copy.deepcopy(head.adapter.state_dict()))
         return out
 
     starts = []
     orig_reset = head.reset_adapter
 
-    def reset_spy():
-        orig_reset()
+    def reset_spy(generator=None):
+        orig_reset(generator)
         starts.append(copy.deepcopy(head.adapter.state_dict()))
 
     head.adapt = spy
@@ -128,6 +128,92 @@ def test_tta_changes_maps_and_resets_per_image():
     with torch.no_grad():
         alone = tta(data['inputs'][2:], data['data_samples'][2:], mode='tensor')
     torch.testing.assert_close(alone[0], m_tta[2], atol=1e-5, rtol=1e-5)
+
+
+def test_tta_authors_scopes_carry_state_between_images():
+    """The authors' TTA (issue 21): one AdamW per class whose moments carry
+    over, reset weights drawn from one running stream (different per image),
+    the adapter fed raw (not normalised) tokens."""
+    torch.manual_seed(0)
+    cfg = anovl_cfg(RN, 'tta')
+    cfg['head']['tta'].update(normalize_tokens=False, optimizer_scope='class',
+                              rng_scope='run')
+    tta = MODELS.build(cfg).eval()
+    data = tta.data_preprocessor(batch(RN, n=3, names=('bottle', )), False)
+    head = tta.head
+    starts, norms = [], []
+    orig_reset = head.reset_adapter
+
+    def reset_spy(generator=None):
+        orig_reset(generator)
+        starts.append(copy.deepcopy(head.adapter.state_dict()))
+
+    head.reset_adapter = reset_spy
+    orig_forward = head.adapter.forward
+
+    def fwd_spy(x, bank=None):
+        norms.append(x.norm(dim=-1).detach())
+        return orig_forward(x, bank)
+
+    head.adapter.forward = fwd_spy
+    with torch.no_grad():
+        tta(data['inputs'], data['data_samples'], mode='tensor')
+    assert len(starts) == 3
+    assert not torch.equal(starts[0]['fc.weight'], starts[1]['fc.weight'])
+    opt = head._optimizers['bottle']
+    steps = [int(st['step']) for st in opt.state.values()]
+    assert steps and all(n == 3 * cfg['head']['tta'].get('steps', 5) for n in steps)
+    assert len(head._optimizers) == 1
+    # raw tokens: not unit length
+    assert not torch.allclose(norms[0], torch.ones_like(norms[0]), atol=1e-3)
+    # a new run starts from the same stream again
+    head.reset_tta_state()
+    with torch.no_grad():
+        tta(data['inputs'][:1], data['data_samples'][:1], mode='tensor')
+    torch.testing.assert_close(starts[-1]['fc.weight'], starts[0]['fc.weight'])
+
+
+def test_visa_tiles():
+    """image_views='tiles' (AnoVL's vis_test.py): two square tiles at the
+    ends of the long side; maps put back and averaged in the overlap; image
+    score = mean of the two tiles'."""
+    torch.manual_seed(0)
+    model = MODELS.build(anovl_cfg(VIT, 'tfa', image_views='tiles',
+                                   align_corners=True)).eval()
+    img = torch.randn(2, 3, 64, 96)
+    names = ['bottle', 'bottle']
+    with torch.no_grad():
+        amap, scores = model.score(img, names)
+        assert amap.shape == (2, 1, 64, 96)
+        left, _ = model.head(*model.features(img[..., :64])[:1],
+                             model.head.texts(names))
+        right, _ = model.head(*model.features(img[..., 32:])[:1],
+                              model.head.texts(names))
+        _, g_left = model.features(img[..., :64])
+        _, g_right = model.features(img[..., 32:])
+    up = lambda m: torch.nn.functional.interpolate(m, size=(64, 64), mode='bilinear',  # noqa
+                                                   align_corners=True)
+    left, right = up(left), up(right)
+    torch.testing.assert_close(amap[..., :32], left[..., :32], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(amap[..., 64:], right[..., 32:], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(amap[..., 32:64], (left[..., 32:] + right[..., :32]) / 2,
+                               atol=1e-5, rtol=1e-5)
+    texts = model.head.texts(names)
+    expect = torch.stack([(model.head.probs(g_left[i, :1], texts[i]['text'])[:, 1]
+                           + model.head.probs(g_right[i, :1], texts[i]['text'])[:, 1])[0] / 2
+                          for i in range(2)])
+    torch.testing.assert_close(scores, expect, atol=1e-5, rtol=1e-5)
+    # tall images tile along the height
+    tall = model._untile(torch.cat([torch.ones(1, 1, 4, 4), 3 * torch.ones(1, 1, 4, 4)]), 6, 4)
+    assert tall.shape == (1, 1, 6, 4)
+    assert tall[0, 0, :, 0].tolist() == [1, 1, 2, 2, 3, 3]
+
+
+def test_tta_rejects_unknown_scopes():
+    cfg = anovl_cfg(RN, 'tta')
+    cfg['head']['tta'].update(optimizer_scope='batch')
+    with pytest.raises(ValueError, match='optimizer_scope'):
+        MODELS.build(cfg)
 
 
 def test_tta_lowers_its_loss_on_one_image():
@@ -174,6 +260,27 @@ def test_views():
     assert anovl_views(torch.randn(1, 3, 16, 32), torch.zeros(3), torch.ones(3)).shape[0] == 19
 
 
+def test_views_authors_and_clipdense_styles():
+    """The authors' views (utils.aug): diagonal shifts with
+    align_corners=True (a shift of 0.2 in [-1, 1] moves the content by 10%),
+    grey of the normalised input; clipdense's: axis shifts, grey in pixel
+    space."""
+    h = 21  # align_corners=True: a grid of 21 px, 0.2 -> exactly 2 px
+    img = torch.randn(1, 3, h, h)
+    mean, std = torch.tensor([0.5, 0.4, 0.3]), torch.tensor([0.2, 0.3, 0.25])
+    a = anovl_views(img, mean, std, style='authors')
+    c = anovl_views(img, mean, std, style='clipdense')
+    assert a.shape == c.shape == (22, 1, 3, h, h)
+    # view 9: theta translation (0.2, 0.2): output (i, j) samples (i+2, j+2)
+    torch.testing.assert_close(a[9][..., :-2, :-2], img[..., 2:, 2:], atol=1e-5, rtol=1e-5)
+    lum = 0.299 * img[:, 0] + 0.587 * img[:, 1] + 0.114 * img[:, 2]
+    torch.testing.assert_close(a[18][:, 0], lum)
+    assert not torch.allclose(c[18][:, 0], lum)
+    assert not torch.allclose(a[9], c[9])
+    with pytest.raises(ValueError, match='view style'):
+        anovl_views(img, mean, std, style='other')
+
+
 def test_prompts_and_averaging():
     p = state_prompts('bottle', 'anovl')
     assert len(p['normal']) == len(p['anomalous']) == 7 * 66
@@ -181,7 +288,16 @@ def test_prompts_and_averaging():
     t = state_prompts('wood', 'anovl')
     assert any('surface picture' in s for s in t['anomalous'])
     assert not any('manufacturing' in s for s in t['anomalous'])
-    assert 'an industrial photo of a flawless bottle.' in p['normal']
+    # AnoVL's templates have no trailing period; template-major order
+    assert 'an industrial photo of a flawless bottle' in p['normal']
+    assert p['normal'][:2] == ('a cropped industrial photo of the normal bottle',
+                               'a cropped industrial photo of the flawless bottle')
+    assert 'an industrial photo of a flawless bottle.' in \
+        state_prompts('bottle', 'anovl', period=True)['normal']
+    assert all(s.endswith('.') for s in state_prompts('bottle', 'winclip')['normal'])
+    # the raw folder name reaches the prompt as given
+    assert 'a photo of a metal_nut for anomaly detection' in \
+        state_prompts('metal_nut', 'winclip', period=False)['normal']
     w = state_prompts('bottle', 'winclip')
     assert len(w['normal']) == 7 * 22 and len(w['anomalous']) == 4 * 22
     with pytest.raises(ValueError, match='unknown prompt style'):

@@ -134,6 +134,49 @@ def test_key_smoothing_propagates_from_similar_keys():
     assert torch.allclose(out[..., 0], off.refine(logits.clone())[..., 0])
 
 
+def test_authors_refine_mode_scores_and_smoothing():
+    """refine_mode='authors' (MaskCLIP's refine_output): cosine output
+    without refinement, keys normalised over the token axis, only
+    low-confidence pixels replaced by the raw S @ P."""
+    head = MODELS.build(head_cfg(refine_mode='authors'))
+    ref = MODELS.build(head_cfg())
+    ref.load_state_dict(head.state_dict())
+    value = torch.randn(1, 32, 2, 3)
+    out = head(({'value': value}, ))
+    cos = torch.einsum('bdhw,kd->bkhw', torch.nn.functional.normalize(value, dim=1),
+                       head.class_embeddings())
+    torch.testing.assert_close(out, 100 * cos)  # the authors' cosine x logit_scale
+    assert torch.equal(out.argmax(1), ref(({'value': value}, )).argmax(1))
+    # ...so a softmax gives the probabilities of the clipdense mode
+    torch.testing.assert_close(out.softmax(1), ref(({'value': value}, )).exp())
+    ks = MODELS.build(head_cfg(refine_mode='authors', ks_thresh=0.8))
+    cosines = torch.tensor([[0.1, 0., 0.], [0.003, 0.005, 0.], [0., 0., 0.1]]).t()
+    cosines = cosines.reshape(1, 3, 1, 3)
+    # keys: token 0 and 1 similar; scaled so that a per-token and a per-axis
+    # normalisation differ
+    keys = torch.tensor([[3., 0.], [1., 0.1], [0., 1.]]).t().reshape(1, 2, 1, 3)
+    out = ks.refine_authors(cosines.clone(), keys) / 100
+    p = (cosines * 100).softmax(1).flatten(2)[0].t()  # (3 tokens, 3 classes)
+    k = keys.flatten(2)[0].t()  # (3 tokens, 2)
+    k = k / k.norm(dim=0, keepdim=True)  # over the tokens
+    smoothed = (k @ k.t()) @ p
+    expect = p.clone()
+    expect[1] = smoothed[1]  # only the unsure pixel
+    torch.testing.assert_close(out.flatten(2)[0].t(), expect)
+    assert out.argmax(1).tolist() == [[[0, 0, 2]]]
+    # prompt denoising: no class is kept
+    pd = MODELS.build(head_cfg(refine_mode='authors', pd_thresh=1.0))
+    assert (pd.refine_authors(cosines.clone()) == -100 * 100).all()
+    pd = MODELS.build(head_cfg(refine_mode='authors', pd_thresh=0.9))
+    out = pd.refine_authors(cosines.clone()) / 100
+    assert (out[:, 1] == -100).all()
+    torch.testing.assert_close(out[:, 0], cosines[:, 0])
+    with pytest.raises(ValueError, match='bg_thresh'):
+        MODELS.build(head_cfg(refine_mode='authors', bg_thresh=0.5, bg_index=0))
+    with pytest.raises(ValueError, match='refine_mode'):
+        MODELS.build(head_cfg(refine_mode='paper'))
+
+
 def test_key_smoothing_needs_keys():
     head = MODELS.build(head_cfg(ks_thresh=1.0))
     with pytest.raises(KeyError, match="'keys'"):

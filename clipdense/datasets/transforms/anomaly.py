@@ -78,6 +78,71 @@ class LoadAnomalyAnnotations(BaseTransform):
 
 
 @TRANSFORMS.register_module()
+class PILAnomalyResize(BaseTransform):
+    """Resize an anomaly sample as AnoVL's torchvision pipeline does
+    (hq-deng/AnoVL ``vl_test.py`` / ``vis_test.py``): the image with PIL's
+    bilinear filter, which is antialiased when shrinking (mmcv's default
+    cv2 resize is not), and the 0/1 defect mask as a 0/255 image with the
+    same filter, then ``> 0.5`` of its ``[0, 1]`` value (mmcv resizes masks
+    with nearest neighbours).
+
+    Args:
+        scale (int | tuple[int, int]): ``(w, h)`` output size, or an int:
+            the short side (torchvision's ``Resize(int)``: the long side
+            becomes ``int(scale * long / short)``), as AnoVL resizes VisA.
+        mask_threshold (float): the binarisation threshold in ``[0, 1]``.
+
+    Updates ``img``, ``gt_seg_map`` (if present), ``img_shape`` and
+    ``scale_factor`` (``(w_scale, h_scale)``).
+    """
+
+    def __init__(self, scale, mask_threshold: float = 0.5):
+        super().__init__()
+        if isinstance(scale, int):
+            if scale < 1:
+                raise ValueError(f'scale must be positive, got {scale}')
+        elif not (isinstance(scale, (tuple, list)) and len(scale) == 2
+                  and all(isinstance(v, int) and v > 0 for v in scale)):
+            raise ValueError(f'scale must be an int (short side) or (w, h), got {scale!r}')
+        self.scale = scale if isinstance(scale, int) else tuple(scale)
+        self.mask_threshold = float(mask_threshold)
+
+    def _size(self, h: int, w: int):
+        if isinstance(self.scale, tuple):
+            return self.scale
+        s = self.scale
+        if w <= h:
+            return s, int(s * h / w)
+        return int(s * w / h), s
+
+    def transform(self, results: dict) -> dict:
+        from PIL import Image
+        img = results['img']
+        h, w = img.shape[:2]
+        ow, oh = self._size(h, w)
+        if img.ndim == 3 and img.shape[2] == 3:
+            out = np.asarray(Image.fromarray(img).resize((ow, oh), Image.BILINEAR))
+        else:
+            chans = img[..., None] if img.ndim == 2 else img
+            out = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(chans[..., c]))
+                                       .resize((ow, oh), Image.BILINEAR))
+                            for c in range(chans.shape[2])], axis=-1)
+            out = out[..., 0] if img.ndim == 2 else out
+        results['img'] = out
+        mask = results.get('gt_seg_map')
+        if mask is not None:
+            m = Image.fromarray((mask > 0).astype(np.uint8) * 255)
+            m = np.asarray(m.resize((ow, oh), Image.BILINEAR)).astype(np.float32) / 255.0
+            results['gt_seg_map'] = (m > self.mask_threshold).astype(np.uint8)
+        results['img_shape'] = (oh, ow)
+        results['scale_factor'] = (ow / w, oh / h)
+        return results
+
+    def __repr__(self):
+        return f'{type(self).__name__}(scale={self.scale}, mask_threshold={self.mask_threshold})'
+
+
+@TRANSFORMS.register_module()
 class PackAnomalyInputs(PackSegInputs):
     """mmseg's ``PackSegInputs`` keeping the anomaly metainfo the detectors
     and :class:`~clipdense.evaluation.AnomalyMetric` read (``category``,

@@ -214,6 +214,17 @@ class OpenCLIPViT(OpenCLIPVisualBase):
         class_embed_twice (bool): add the class embedding to the class token
             a second time (through its positional row), as DenseCLIP's ViT
             does; its released ViT checkpoint was trained so. Default off.
+        pos_interp (str): interpolation mode of the positional table.
+        pos_antialias (bool): antialias the bilinear/bicubic resize of the
+            positional table (default). ``False`` is plain
+            ``F.interpolate`` as mmseg 0.x's ViT ran it (MaskCLIP); upsampled
+            tables then differ slightly (torch's antialiased bicubic uses
+            PIL's kernel).
+        ln_eps (float, optional): override the eps of every LayerNorm of
+            the image tower. MaskCLIP's mmseg ViT port ran ``1e-6`` (with
+            exact GELU, ``quick_gelu=False``) where CLIP was trained with
+            ``1e-5`` and QuickGELU; its paper configs reproduce that model.
+            ``None`` keeps the tower's own.
         init_cfg (dict, optional): init of the pyramid only.
 
     Attributes:
@@ -244,6 +255,8 @@ class OpenCLIPViT(OpenCLIPVisualBase):
                  pos_embed_mode: str = 'bicubic-per-forward',
                  pos_embed_size=None,
                  class_embed_twice: bool = False,
+                 pos_antialias: bool = True,
+                 ln_eps: Optional[float] = None,
                  init_cfg=None):
         pos_mode, pos_size = check_pos_embed_mode(pos_embed_mode, pos_embed_size)
         if pos_mode == 'bilinear-once-crop':
@@ -258,6 +271,11 @@ class OpenCLIPViT(OpenCLIPVisualBase):
                          cache_dir=cache_dir, vision_overrides=vision_overrides,
                          init_cfg=init_cfg)
         self._setup_tower(drop_path_rate)
+        if ln_eps is not None:
+            for m in self.visual.modules():
+                if isinstance(m, nn.LayerNorm):
+                    m.eps = float(ln_eps)
+        self.pos_antialias = bool(pos_antialias)
         if patch_pad not in ('corner', 'error'):
             raise ValueError(f"patch_pad must be 'corner' or 'error', got {patch_pad!r}")
         self.patch_pad = patch_pad
@@ -409,7 +427,7 @@ class OpenCLIPViT(OpenCLIPVisualBase):
             prefix = 0 if t.no_embed_class else t.num_prefix_tokens
         if (gh, gw) == self.grid:
             return table
-        mode, aa = self.pos_interp, True
+        mode, aa = self.pos_interp, self.pos_antialias
         if self.pos_embed_mode == 'bilinear-once-trainable':
             mode, aa = 'bilinear', False
         return self._size_cache.get(

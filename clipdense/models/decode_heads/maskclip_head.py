@@ -90,14 +90,37 @@ class MaskCLIPHead(BaseDecodeHead):
       ``ks_thresh=1.0`` smooths
       every pixel (MaskCLIP's commented-out setting). (MaskCLIP's code
       normalised the keys over the token axis, ``F.normalize(k, p=2)`` on
-      an ``(N, HW, C)`` tensor; here they are normalised per token, which
-      makes ``S`` a cosine similarity as the paper describes.)
+      an ``(N, HW, C)`` tensor; with ``refine_mode='clipdense'`` they are
+      normalised per token, which makes ``S`` a cosine similarity as the
+      paper describes; ``refine_mode='authors'`` does what the code did.)
     * ``bg_thresh`` with ``bg_index`` (background by threshold): a pixel
       whose highest probability is below ``bg_thresh`` is assigned the
       class ``bg_index`` of the vocabulary. A background *class* needs no
       option: put e.g. ``'background'`` in the vocabulary.
 
     The order is prompt denoising, key smoothing, background threshold.
+
+    ``refine_mode`` chooses how the refinements and the output are computed:
+
+    * ``'clipdense'`` (default): as described above - prompt denoising keeps
+      each image's best class, key smoothing uses the cosine of the keys
+      (normalised per token) and a smoothed row is rescaled to a
+      distribution; the output is log-probabilities.
+    * ``'authors'`` (MaskCLIP's paper configs): as chongzhou96/MaskCLIP's
+      ``MaskClipHead`` at commit 245d31f, whose output is the cosine
+      (no temperature, no softmax) when no refinement runs; prompt
+      denoising sets a weak class's cosine to -100 (no class is kept);
+      key smoothing normalises the keys over the *token* axis
+      (``F.normalize`` on an ``(N, HW, C)`` tensor, dim 1), computes
+      ``S @ P`` from the probabilities of all pixels, replaces only the
+      pixels whose highest probability is below ``ks_thresh`` with those
+      raw (unnormalised) values and returns probabilities. This head
+      returns that output times ``logit_scale``: a positive constant
+      changes neither the argmax nor the bilinear resize of mmseg's
+      ``predict``, so the labels are MaskCLIP's, and without refinement a
+      softmax of the output gives MaskCLIP's probabilities (what
+      ``demo/image_demo.py``'s heat maps show). ``bg_thresh`` (a clipdense
+      addition) is refused in this mode.
 
     The vocabulary is a call-time property: :meth:`set_vocabulary` changes
     it without touching the image backbone; the text tower runs only for a
@@ -120,6 +143,7 @@ class MaskCLIPHead(BaseDecodeHead):
         bg_index (int, optional): vocabulary index of the background class;
             required by ``bg_thresh > 0``.
         value_key (str): key of the dense features in the backbone's dict.
+        refine_mode (str): ``'clipdense'`` or ``'authors'`` (see above).
         **kwargs: passed to mmseg's ``BaseDecodeHead`` (``align_corners``,
             ``threshold``...).
 
@@ -127,6 +151,8 @@ class MaskCLIPHead(BaseDecodeHead):
         ValueError: ``num_classes`` does not match the vocabulary, no
             vocabulary, bad thresholds.
     """
+
+    REFINE_MODES = ('clipdense', 'authors')
 
     def __init__(self,
                  text_encoder: Union[dict, nn.Module],
@@ -140,6 +166,7 @@ class MaskCLIPHead(BaseDecodeHead):
                  bg_thresh: float = 0.0,
                  bg_index: Optional[int] = None,
                  value_key: str = 'value',
+                 refine_mode: str = 'clipdense',
                  init_cfg=None,
                  **kwargs):
         if isinstance(text_encoder, nn.Module):
@@ -172,6 +199,12 @@ class MaskCLIPHead(BaseDecodeHead):
                         ('bg_thresh', bg_thresh)):
             if not 0.0 <= float(v) <= 1.0:
                 raise ValueError(f'{name} must be in [0, 1] (0 = off), got {v}')
+        if refine_mode not in self.REFINE_MODES:
+            raise ValueError(f'refine_mode must be one of {self.REFINE_MODES}, '
+                             f'got {refine_mode!r}')
+        if refine_mode == 'authors' and bg_thresh > 0:
+            raise ValueError("bg_thresh is a clipdense addition that MaskCLIP's code "
+                             "lacks; use refine_mode='clipdense' with it (or bg_thresh=0)")
         if bg_thresh > 0 and bg_index is None:
             raise ValueError('bg_thresh > 0 needs bg_index (the vocabulary index '
                              'of the background class)')
@@ -187,6 +220,7 @@ class MaskCLIPHead(BaseDecodeHead):
         self.bg_thresh = float(bg_thresh)
         self.bg_index = bg_index
         self.value_key = value_key
+        self.refine_mode = refine_mode
         self.vocabulary = vocab
         self._check_bg_index()
 
@@ -235,7 +269,9 @@ class MaskCLIPHead(BaseDecodeHead):
         return joint
 
     def forward(self, inputs) -> torch.Tensor:
-        """Log class probabilities ``(B, K, h, w)`` at the feature size."""
+        """Class scores ``(B, K, h, w)`` at the feature size: log class
+        probabilities (``refine_mode='clipdense'``) or MaskCLIP's own
+        scores (``'authors'``)."""
         joint = self._joint(inputs)
         feat = F.normalize(joint[self.value_key], dim=1)
         text = self.class_embeddings().to(feat)
@@ -243,7 +279,7 @@ class MaskCLIPHead(BaseDecodeHead):
             raise ValueError(f'text embeddings have {text.shape[1]} dims but the '
                              f'dense features {feat.shape[1]}: text encoder and '
                              'backbone are not the same CLIP')
-        logits = torch.einsum('bdhw,kd->bkhw', feat, text) * self.logit_scale
+        cos = torch.einsum('bdhw,kd->bkhw', feat, text)
         keys = None
         if self.ks_thresh > 0:
             keys = joint.get('keys')
@@ -251,7 +287,34 @@ class MaskCLIPHead(BaseDecodeHead):
                 raise KeyError("key smoothing (ks_thresh > 0) needs 'keys' in the "
                                "backbone's joint_outputs (OpenCLIPViT and "
                                "OpenCLIPResNet provide it)")
-        return self.refine(logits, keys)
+        if self.refine_mode == 'authors':
+            return self.refine_authors(cos, keys)
+        return self.refine(cos * self.logit_scale, keys)
+
+    def refine_authors(self, cos: torch.Tensor,
+                       keys: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """MaskCLIP's ``refine_output`` (chongzhou96/MaskCLIP @245d31f) on
+        the cosines ``(B, K, h, w)``, times ``logit_scale``: see
+        ``refine_mode='authors'``."""
+        B, K, H, W = cos.shape
+        out = cos
+        if self.pd_thresh > 0:
+            conf = (out * self.logit_scale).softmax(dim=1).flatten(2).amax(dim=-1)
+            weak = (conf < self.pd_thresh)[:, :, None, None]
+            out = out.masked_fill(weak, -100.0)
+        if self.ks_thresh > 0 and keys is not None:
+            if keys.shape[-2:] != (H, W):
+                raise ValueError(f'keys {tuple(keys.shape)} and dense features '
+                                 f'{tuple(cos.shape)} differ in size')
+            p = (out * self.logit_scale).softmax(dim=1).flatten(2).transpose(1, 2)
+            # normalised over the tokens (dim 1 of (B, HW, C)), as the
+            # authors' F.normalize(k, p=2) call does
+            k = F.normalize(keys.flatten(2).transpose(1, 2), dim=1)
+            smoothed = (k @ k.transpose(1, 2)) @ p
+            sel = p.amax(dim=-1, keepdim=True) < self.ks_thresh
+            p = torch.where(sel, smoothed, p)
+            out = p.transpose(1, 2).reshape(B, K, H, W)
+        return out * self.logit_scale
 
     def refine(self, logits: torch.Tensor,
                keys: Optional[torch.Tensor] = None) -> torch.Tensor:

@@ -31,13 +31,16 @@ class ZeroShotAnomalyDetector(BaseModel):
             with CLIP's mean/std.
         class_name (str, optional): prompt name used for every image
             (overrides the data samples').
+        align_corners (bool): of the bilinear upsampling of the maps to the
+            input size (AnoVL's code: ``True``).
         init_cfg: unused (all weights come from ``pretrained``).
     """
 
     def __init__(self, backbone: dict, *, data_preprocessor: Optional[dict] = None,
-                 class_name: Optional[str] = None, train_cfg=None, test_cfg=None,
-                 init_cfg=None):
+                 class_name: Optional[str] = None, align_corners: bool = False,
+                 train_cfg=None, test_cfg=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.align_corners = bool(align_corners)
         self.backbone = MODELS.build(backbone)
         self.is_resnet = hasattr(self.backbone.visual, 'attnpool')
         self.class_name = class_name
@@ -83,8 +86,9 @@ class ZeroShotAnomalyDetector(BaseModel):
                              + (f' {tuple(inputs.shape)}' if hasattr(inputs, 'shape') else ''))
         names = self.class_names(data_samples, inputs.shape[0])
         amap, scores = self.score(inputs, names)
-        amap = F.interpolate(amap.float(), size=inputs.shape[-2:], mode='bilinear',
-                             align_corners=False)
+        if amap.shape[-2:] != inputs.shape[-2:]:
+            amap = F.interpolate(amap.float(), size=inputs.shape[-2:], mode='bilinear',
+                                 align_corners=self.align_corners)
         return amap, scores
 
     def forward(self, inputs: torch.Tensor, data_samples=None, mode: str = 'tensor'):

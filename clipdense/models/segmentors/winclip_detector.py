@@ -45,10 +45,11 @@ class WinCLIPDetector(ZeroShotAnomalyDetector):
     def __init__(self, backbone: dict, text_encoder: dict, *,
                  window_sizes: Sequence[int] = (2, 3), temperature: float = 0.07,
                  include_image: bool = True, data_preprocessor: Optional[dict] = None,
-                 class_name: Optional[str] = None, train_cfg=None, test_cfg=None,
-                 init_cfg=None):
+                 class_name: Optional[str] = None, align_corners: bool = False,
+                 train_cfg=None, test_cfg=None, init_cfg=None):
         super().__init__(backbone, data_preprocessor=data_preprocessor,
-                         class_name=class_name, init_cfg=init_cfg)
+                         class_name=class_name, align_corners=align_corners,
+                         init_cfg=init_cfg)
         self.text_encoder = MODELS.build(text_encoder)
         self.window_sizes = tuple(int(k) for k in window_sizes)
         if not self.window_sizes or min(self.window_sizes) < 1:

@@ -35,6 +35,9 @@ class AnomalyPromptEncoder(OpenCLIPTextBase):
             ``'raw'`` for ``'anovl'``, ``'normalized'`` otherwise.
         texture_classes (Sequence[str]): class names that take AnoVL's
             texture-domain templates.
+        period (bool, optional): end every sentence with ``'.'``; default
+            ``None``: no period for ``'anovl'`` (AnoVL's templates have
+            none), a period for the other styles.
         batch_size (int): sentences per text-tower call.
         strict, quick_gelu, cache_dir, init_cfg: as
             :class:`OpenCLIPTextEncoder`.
@@ -44,6 +47,7 @@ class AnomalyPromptEncoder(OpenCLIPTextBase):
                  style: str = 'anovl',
                  average: Optional[str] = None,
                  texture_classes: Sequence[str] = TEXTURE_CLASSES,
+                 period: Optional[bool] = None,
                  batch_size: int = 256,
                  strict: bool = True,
                  quick_gelu: Optional[bool] = None,
@@ -61,13 +65,14 @@ class AnomalyPromptEncoder(OpenCLIPTextBase):
         self.style = style
         self.average = average
         self.texture_classes = tuple(texture_classes)
+        self.period = period
         self.batch_size = int(batch_size)
         self.max_cached = int(max_cached)
         self._cache: 'OrderedDict[tuple, Dict[str, torch.Tensor]]' = OrderedDict()
 
     def prompts(self, cls_name: str) -> Dict[str, tuple]:
         """The normal / anomalous sentences of ``cls_name``."""
-        return state_prompts(cls_name, self.style, self.texture_classes)
+        return state_prompts(cls_name, self.style, self.texture_classes, self.period)
 
     @torch.no_grad()
     def forward(self, cls_name: str) -> Dict[str, torch.Tensor]:

@@ -150,46 +150,74 @@ def vit_window_embeddings(backbone: nn.Module, img: torch.Tensor,
     return tuple(outs)
 
 
-# AnoVL's test-time views for the image score (vl_test.py): the original,
-# 8 small rotations, 8 translations, h-flip, greyscale, 3 x 90 degrees.
+# AnoVL's test-time views for the image score (vl_test.py, utils.aug): the
+# original, 8 small rotations, 8 translations, h-flip, greyscale, 3 x 90
+# degrees.
 _ROTATIONS = tuple(s * k * math.pi / 16 for k in (1, 2, 3, 4) for s in (1, -1))
+# clipdense's earlier reading: shifts along the axes by 10% and 20% of the side
 _SHIFTS = tuple((s * d, 0.0) for d in (0.1, 0.2) for s in (1, -1)) + \
     tuple((0.0, s * d) for d in (0.1, 0.2) for s in (1, -1))
+# the authors': affine_grid translations (0.2, 0.2), (-0.2, 0.2), ... and
+# (0.1, 0.1), ... in [-1, 1] coordinates, i.e. diagonal shifts by 10% and
+# 5% of the side
+_AUTHORS_TRANSLATIONS = tuple((s1 * d, s2 * d) for d in (0.2, 0.1)
+                              for s1, s2 in ((1, 1), (-1, 1), (-1, -1), (1, -1)))
+VIEW_STYLES = ('authors', 'clipdense')
 
 
-def anovl_views(img: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+def anovl_views(img: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
+                style: str = 'authors') -> torch.Tensor:
     """AnoVL's 22 augmented views of normalised images.
 
-    Rotations and translations resample with reflection padding; the
-    greyscale view is made in pixel space (``mean``/``std`` of the
-    normalisation) and normalised again.
+    ``style='authors'`` (hq-deng/AnoVL ``utils.aug``): rotations by
+    ``+-pi/16 ... +-pi/4`` and diagonal translations by 10% and 5% of the
+    side, resampled with reflection padding and ``align_corners=True``; the
+    greyscale view is the luma of the *normalised* image (kornia's
+    ``rgb_to_grayscale`` on the network input). ``'clipdense'``: the same
+    rotations, translations along the axes by 10% and 20%,
+    ``align_corners=False``, and the greyscale view made in pixel space
+    (``mean``/``std`` of the normalisation) and normalised again. The
+    authors shuffle the views; their order does not change the mean.
 
     Args:
         img (Tensor): ``(B, 3, H, W)`` normalised images.
         mean, std (Tensor): ``(3,)`` (or broadcastable) normalisation.
+        style (str): ``'authors'`` or ``'clipdense'``.
 
     Returns:
-        Tensor: ``(22, B, 3, H, W)``; view 0 is the input.
+        Tensor: ``(22, B, 3, H, W)``; view 0 is the input (19 views for a
+        non-square input: the 90-degree turns are left out).
     """
+    if style not in VIEW_STYLES:
+        raise ValueError(f'view style must be one of {VIEW_STYLES}, got {style!r}')
+    authors = style == 'authors'
     b = img.shape[0]
     thetas = []
     for a in _ROTATIONS:
         thetas.append([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0]])
-    for dx, dy in _SHIFTS:
-        # affine_grid works in [-1, 1]: a shift of a fraction f of the side is 2f
-        thetas.append([[1.0, 0.0, -2 * dx], [0.0, 1.0, -2 * dy]])
+    if authors:
+        for tx, ty in _AUTHORS_TRANSLATIONS:
+            thetas.append([[1.0, 0.0, tx], [0.0, 1.0, ty]])
+    else:
+        for dx, dy in _SHIFTS:
+            # affine_grid works in [-1, 1]: a shift of a fraction f of the side is 2f
+            thetas.append([[1.0, 0.0, -2 * dx], [0.0, 1.0, -2 * dy]])
     theta = torch.tensor(thetas, dtype=img.dtype, device=img.device)  # (16, 2, 3)
     nv = theta.shape[0]
     src = img.unsqueeze(0).expand(nv, -1, -1, -1, -1).reshape(nv * b, *img.shape[1:])
     grid = F.affine_grid(theta.repeat_interleave(b, dim=0), list(src.shape),
-                         align_corners=False)
+                         align_corners=authors)
     warped = F.grid_sample(src, grid, mode='bilinear', padding_mode='reflection',
-                           align_corners=False).reshape(nv, b, *img.shape[1:])
-    mean = mean.reshape(1, 3, 1, 1).to(img)
-    std = std.reshape(1, 3, 1, 1).to(img)
-    raw = img * std + mean
-    lum = (0.299 * raw[:, 0:1] + 0.587 * raw[:, 1:2] + 0.114 * raw[:, 2:3])
-    grey = (lum.expand(-1, 3, -1, -1) - mean) / std
+                           align_corners=authors).reshape(nv, b, *img.shape[1:])
+    if authors:
+        lum = 0.299 * img[:, 0:1] + 0.587 * img[:, 1:2] + 0.114 * img[:, 2:3]
+        grey = lum.expand(-1, 3, -1, -1)
+    else:
+        mean = mean.reshape(1, 3, 1, 1).to(img)
+        std = std.reshape(1, 3, 1, 1).to(img)
+        raw = img * std + mean
+        lum = (0.299 * raw[:, 0:1] + 0.587 * raw[:, 1:2] + 0.114 * raw[:, 2:3])
+        grey = (lum.expand(-1, 3, -1, -1) - mean) / std
     views = [img[None], warped, img.flip(-1)[None], grey[None]]
     views += [torch.rot90(img, k, dims=(-2, -1))[None] for k in (1, 2, 3)]
     h, w = img.shape[-2:]

@@ -26,9 +26,11 @@ def resize_pos_table(table: torch.Tensor, src_hw: Tuple[int, int],
         dst_hw (tuple[int, int]): target grid ``(Hd, Wd)``.
         num_prefix (int): number of prefix rows.
         mode (str): ``F.interpolate`` mode (``'bicubic'`` as open_clip and
-            timm use at load time; antialiased when shrinking).
-        antialias (bool): antialias bilinear/bicubic shrinking (DenseCLIP's
-            code calls ``F.interpolate(mode='bilinear')`` without it).
+            timm use at load time).
+        antialias (bool): antialias bilinear/bicubic (default; torch then
+            uses PIL's kernels, also when enlarging). ``False``: plain
+            ``F.interpolate``, as mmseg 0.x models (MaskCLIP) resized and as
+            DenseCLIP's code calls ``F.interpolate(mode='bilinear')``.
 
     Returns:
         Tensor: ``(num_prefix + Hd*Wd, C)`` in the dtype of ``table``.

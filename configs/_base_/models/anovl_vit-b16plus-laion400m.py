@@ -30,10 +30,20 @@ model = dict(
             type='AnomalyPromptEncoder',
             arch=clip_arch,
             pretrained=clip_weights,
-            style='anovl'),  # mean of unnormalised sentence embeddings
+            style='anovl'),  # mean of unnormalised sentence embeddings;
+        # templates without a trailing period, as prompt_ensemble.py
         logit_scale=1.0,  # no temperature (as released)
         smooth_kernel=3,
         tta=dict(steps=5, lr=1e-3, noise_std=0.055, hard_weight=0.5,
-                 adapter='text_basis')),
+                 adapter='text_basis',
+                 # as vl_test.py runs it: the adapter on the raw tokens, one
+                 # AdamW per class kept across images, one random stream
+                 # for the run (clipdense: True, 'image', 'image')
+                 normalize_tokens=False, optimizer_scope='class',
+                 rng_scope='run')),
     feature_path='vv',
-    image_views='anovl')
+    image_views='anovl',
+    # utils.aug: diagonal shifts, align_corners=True, grey of the network
+    # input ('clipdense': axis shifts, grey in pixel space)
+    view_style='authors',
+    align_corners=True)  # maps upsampled as F.interpolate(align_corners=True)

@@ -23,6 +23,14 @@ model = dict(
         out_indices=(-1, ),
         pyramid=False,
         joint_outputs=('value', 'keys'),
+        # the authors' mmseg ViT port (configs/_base_/models/maskclip_vit16.py
+        # of chongzhou96/MaskCLIP): exact GELU and LayerNorm eps 1e-6, not
+        # CLIP's QuickGELU / 1e-5, and a plain (not antialiased) bicubic
+        # resize of the positional table; their numbers come from it.
+        # CLIP's own: quick_gelu=None, ln_eps=None, pos_antialias=True.
+        quick_gelu=False,
+        ln_eps=1e-6,
+        pos_antialias=False,
         freeze='all'),
     decode_head=dict(
         type='MaskCLIPHead',
@@ -34,6 +42,10 @@ model = dict(
         logit_scale=100.0,
         ks_thresh=0.0,
         pd_thresh=0.0,
+        # MaskCLIP's own scores and refinements: keys normalised over the
+        # tokens, only low-confidence pixels smoothed, cosine output
+        # ('clipdense': per-token cosine of the keys, log-probabilities)
+        refine_mode='authors',
         align_corners=False),
     train_cfg=dict(),
     # MaskCLIP tests on the whole (resized) image
