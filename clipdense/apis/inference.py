@@ -135,9 +135,10 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
         _load_checkpoint_to_model(model, ckpt, strict=False)
         meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
         dataset_meta = (meta or {}).get('dataset_meta')
-    if dataset_meta is None:
-        dataset_meta = config_dataset_meta(config)
     head = vocabulary_module(model, required=False)
+    if dataset_meta is None and head is None:
+        # a fixed-class model: the names of the config's dataset
+        dataset_meta = config_dataset_meta(config)
     if head is not None and len(head.vocabulary) == 1:
         # a one-class config vocabulary: against a background class
         model.dataset_meta = {}
