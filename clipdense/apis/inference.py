@@ -53,6 +53,10 @@ ImageType = Union[str, np.ndarray]
 #: memory is bounded by the window, not the image (a ViT's attention grows
 #: with the square of the token count).
 WHOLE_MAX_PIXELS = 1024 * 1024
+#: Windows per forward pass of that sliding window (the windows' scores are
+#: added into their own boxes: cost linear in the pixels, see
+#: :mod:`clipdense.models.segmentors.batched_slide`).
+WHOLE_SLIDE_BATCH_SIZE = 8
 #: Larger images are refused: the class scores of every pixel are kept
 #: (``seg_logits``), ``4 * K * H * W`` bytes.
 MAX_PIXELS = 64 * 1024 * 1024
@@ -225,18 +229,26 @@ def set_model_vocabulary(model, vocabulary: Sequence[str]) -> None:
     open-vocabulary module, copies ``num_classes`` / ``out_channels`` to the
     segmentor and updates ``model.dataset_meta`` (classes, palette).
 
+    A one-class vocabulary (``['cat']``) is segmented against an added
+    :data:`ONE_CLASS_BACKGROUND` class: the classes become
+    ``('cat', 'background')``, index 1 marking the pixels that are not
+    'cat'. (Open-vocabulary heads score classes against each other; one
+    class alone would win every pixel, and mmseg's one-channel path needs a
+    threshold no open-vocabulary head has.)
+
     Raises:
         TypeError: ``vocabulary`` is one string, or the model has no
             open-vocabulary module.
         ValueError: empty vocabulary, empty or repeated names, a name longer
-            than the text encoder's context.
+            than the text encoder's context, or the one class
+            :data:`ONE_CLASS_BACKGROUND` alone.
     """
     if isinstance(vocabulary, str):
         raise TypeError('vocabulary must be a list of class names, not one string '
                         f'({vocabulary!r}); split it first')
     from clipdense.models.decode_heads.maskclip_head import check_vocabulary_context
     from clipdense.models.text_encoders.openclip_text_base import parse_vocabulary
-    names = list(vocabulary)
+    names = one_class_vocabulary(list(vocabulary))
     synonyms = parse_vocabulary(names)[1]  # empty / repeated names
     head = vocabulary_module(model)
     encoder = getattr(head, 'text_encoder', None)
@@ -384,13 +396,17 @@ def _test_pipeline(cfg) -> Compose:
 
 def _slide_cfg(model, h: int, w: int) -> dict:
     """A sliding-window test_cfg for a large image: windows of the config's
-    ``crop_size`` (else 512), two thirds overlap stride."""
+    ``crop_size`` (else 512), two thirds overlap stride,
+    :data:`WHOLE_SLIDE_BATCH_SIZE` windows per pass (unless the config sets
+    ``slide_batch_size``)."""
     crop = model.cfg.get('crop_size', None) or (512, 512)
     if isinstance(crop, int):
         crop = (crop, crop)
     ch, cw = (int(min(crop[0], h)), int(min(crop[1], w)))
     stride = (max(1, ch * 2 // 3), max(1, cw * 2 // 3))
-    return dict(mode='slide', crop_size=(ch, cw), stride=stride)
+    batch = (getattr(model, 'test_cfg', None) or {}).get('slide_batch_size')
+    return dict(mode='slide', crop_size=(ch, cw), stride=stride,
+                slide_batch_size=batch or WHOLE_SLIDE_BATCH_SIZE)
 
 
 def _describe(img) -> str:
