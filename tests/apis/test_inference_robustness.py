@@ -238,7 +238,8 @@ def test_init_model_strict_checkpoints(tmp_path):
     other = str(tmp_path / 'other.pth')
     from clipdense.apis import init_model as im
     torch.save({'state_dict': im(CONFIG, cfg_options=TINY_RN).state_dict()}, other)
-    with pytest.raises(CheckpointMismatchError, match='keys of the checkpoint are not in the model'):
+    with pytest.raises(CheckpointMismatchError,
+                       match='keys of the checkpoint are not in the model'):
         init_model(FPN, other)
     cut = str(tmp_path / 'cut.pth')
     data = open(good, 'rb').read()
