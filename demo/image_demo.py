@@ -10,7 +10,9 @@
 IMG is an image file or a folder (its images, sorted; --recursive for
 sub-folders; a progress bar is shown). Each image gets an overlay of the
 same size with a legend of the classes present (--out-file for one image,
-<out-dir>/<name>.png for a folder); optionally the label map (--out-mask)
+<out-dir>/<sub-folders>/<name>.png for a folder, where images whose names
+differ only in the extension keep it: cat.jpg -> cat.jpg.png, cat.png ->
+cat.png.png, so no output overwrites another); optionally the label map (--out-mask)
 and per-class score heat maps (--heatmaps: <overlay>_heatmaps/<k>_<class>.png).
 
 Vocabulary syntax: commas separate classes, "|" separates synonyms of one
@@ -90,7 +92,15 @@ def parse_args(argv=None):
     p.add_argument('--max-megapixels', type=float, default=64.0,
                    help='refuse larger images (default 64)')
     p.add_argument('--cfg-options', nargs='+', default=None,
-                   help='config overrides key=value (mmengine DictAction)')
+                   help='config overrides key=value (mmengine DictAction); a key '
+                   'that does not exist is refused with the closest one')
+    p.add_argument('--allow-partial-load', action='store_true',
+                   help='use a checkpoint that does not fit the model (other '
+                   'keys or shapes; the rest keeps its initial weights); '
+                   'refused by default')
+    p.add_argument('--trust-checkpoint', action='store_true',
+                   help='allow full unpickling of the checkpoint (only for files '
+                   'you trust; sets CLIPDENSE_TRUST_CHECKPOINTS=1)')
     return p
 
 
@@ -172,15 +182,55 @@ def collect_jobs(args):
                 break
         if not images:
             raise DemoError(f'no images ({", ".join(IMAGE_EXTENSIONS)}) in {src}')
-        jobs = []
-        for path in images:
-            rel = osp.splitext(osp.relpath(path, src))[0]
-            jobs.append((path, osp.join(args.out_dir, rel + '.png')))
-        return jobs
+        rels = unique_output_names([osp.relpath(p, src) for p in images])
+        return [(path, osp.join(args.out_dir, rel))
+                for path, rel in zip(images, rels)]
     if not osp.exists(src):
         raise DemoError(f'image not found: {src}')
     return [(src, args.out_dir and osp.join(
         args.out_dir, osp.splitext(osp.basename(src))[0] + '.png') or args.out_file)]
+
+
+def unique_output_names(rel_paths):
+    """Overlay names for images at ``rel_paths`` (relative to the input
+    folder): the sub-folders are kept and the extension becomes ``.png``
+    (``sub/cat.jpg`` -> ``sub/cat.png``). Images of one folder whose names
+    differ only in the extension (or in letter case, which some file systems
+    ignore) keep their whole name instead: ``cat.jpg`` -> ``cat.jpg.png``,
+    ``cat.png`` -> ``cat.png.png``. A name still taken (e.g. by an input
+    literally called ``cat.jpg.png``) gets ``_1``, ``_2``... So no two
+    images of a run write the same file."""
+    def key(p):
+        return osp.normcase(p).casefold()
+    stems = {}
+    for rel in rel_paths:
+        stems.setdefault(key(osp.splitext(rel)[0]), []).append(rel)
+    out, used = [], set()
+    for rel in rel_paths:
+        stem = osp.splitext(rel)[0]
+        name = stem + '.png' if len(stems[key(stem)]) == 1 else rel + '.png'
+        base, n = name[:-4], 1
+        while key(name) in used:
+            name = f'{base}_{n}.png'
+            n += 1
+        used.add(key(name))
+        out.append(name)
+    return out
+
+
+def check_image_file(path, max_pixels):
+    """Refuse a file above --max-megapixels (from its header) or that is
+    not an image, without decoding it when its header is readable."""
+    from clipdense.apis.inference import (check_image_pixels, image_file_size,
+                                          load_image)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'image not found: {path}')
+    try:
+        check_image_pixels(path, max_pixels, limit_name='--max-megapixels')
+    except ValueError as e:
+        raise DemoError(str(e)) from None
+    if image_file_size(path) is None:
+        load_image(path)  # not a header PIL reads: decoding decides
 
 
 def save_image(path, img):
@@ -210,8 +260,12 @@ def build_model(args):
         ns = argparse.Namespace()
         DictAction(option_strings=[], dest='o')(None, ns, args.cfg_options)
         cfg_options = ns.o
+    if getattr(args, 'trust_checkpoint', False):
+        os.environ['CLIPDENSE_TRUST_CHECKPOINTS'] = '1'
     return init_model(args.config, args.checkpoint, device=args.device,
-                      cfg_options=cfg_options)
+                      cfg_options=cfg_options,
+                      allow_partial_load=getattr(args, 'allow_partial_load', False)
+                      or None)
 
 
 def iterate_jobs(jobs, fn, desc='images'):
@@ -324,16 +378,24 @@ def run_semseg(args, jobs):
         raise DemoError(f'--max-megapixels must be > 0, got {args.max_megapixels}')
     max_pixels = int(args.max_megapixels * 1e6)
     if len(jobs) == 1:
-        load_image(jobs[0][0])  # a clear error for a non-image before building
+        # a clear error for a non-image or a too large one before building
+        check_image_file(jobs[0][0], max_pixels)
     model = build_model(args)
     if vocabulary is not None:
         from clipdense.apis.inference import set_model_vocabulary
         set_model_vocabulary(model, vocabulary)  # once, before the images
-    classes = model.dataset_meta['classes']
+    classes = model.dataset_meta.get('classes')
+    if not classes:
+        raise DemoError(
+            f'{args.config} has a fixed class list but names no classes (its '
+            'test dataset has none and no checkpoint meta gives them): pass the '
+            'checkpoint written by tools/train.py (its meta holds the class '
+            'names), or use an open-vocabulary config with --vocabulary')
     palette = model.dataset_meta['palette']
     written = []
 
     def one(img_path, out_file):
+        check_image_file(img_path, max_pixels)  # header first
         img = load_image(img_path)
         # long vocabularies: labels only (no full-size scores) unless heat maps
         result = inference_model(model, img, max_pixels=max_pixels,
@@ -357,7 +419,8 @@ def run_semseg(args, jobs):
         out_file, names, shape = written[0]
         print(f'wrote {out_file} ({shape[1]}x{shape[0]}); classes present: {names}')
     else:
-        print(f'wrote {len(written)} overlays to {args.out_dir}'
+        n_files = len({osp.abspath(o) for o, _, _ in written})  # distinct files
+        print(f'wrote {n_files} overlays to {args.out_dir}'
               + (f'; {len(failures)} images skipped' if failures else ''))
     return 1 if failures else 0
 
@@ -389,6 +452,13 @@ def main(argv=None):
         jobs = collect_jobs(args)
         return TASKS[args.task](args, jobs)
     except (DemoError, ValueError, FileNotFoundError, TypeError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001
+        from clipdense.engine.checkpoint import UnsafeCheckpointError
+        if not isinstance(e, UnsafeCheckpointError) or \
+                os.environ.get('CLIPDENSE_DEBUG', '').strip() not in ('', '0'):
+            raise
         print(f'error: {e}', file=sys.stderr)
         return 2
 

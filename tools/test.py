@@ -2,12 +2,15 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out DIR|FILE]
         [--show-dir DIR] [--show] [--tta] [--precision fp32|bf16|fp16]
-        [--cfg-options k=v ...]
+        [--cfg-options k=v ...] [--allow-partial-load] [--trust-checkpoint]
         [--launcher none|pytorch|slurm]
 
 Segmentation configs (default_scope 'clipdense' or 'mmseg') and detection
 configs (default_scope 'mmdet') are both accepted; ``--out`` and
 ``--show-dir`` follow the conventions of mmseg's and mmdet's own test tools.
+A checkpoint must fit the model (``--allow-partial-load`` to load what
+matches); bad paths, checkpoints and ``--cfg-options`` keys end with one
+``error:`` line and exit status 2 (``CLIPDENSE_DEBUG=1``: traceback).
 """
 import argparse
 import os.path as osp
@@ -41,6 +44,12 @@ def parse_args(argv=None):
         '--precision', choices=['fp32', 'bf16', 'fp16'], default='fp32',
         help='inference precision: bf16 on the CPU or CUDA, fp16 on CUDA '
         '(autocast; see clipdense/engine/loops.py)')
+    parser.add_argument(
+        '--allow-partial-load',
+        action='store_true',
+        help='load a checkpoint whose keys or shapes do not all match the '
+        'model (what it lacks keeps the initial weights); refused by '
+        'default. Same as allow_partial_load=True in the config')
     add_common_args(parser)
     return parser.parse_args(argv)
 
@@ -88,11 +97,12 @@ def build_cfg(args):
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
     if not is_detection(cfg):
-        # test_cfg.slide_batch_size / labels_only switch mmseg's
-        # EncoderDecoder to SlideBatchEncoderDecoder (refused elsewhere)
+        # mmseg's EncoderDecoder becomes SlideBatchEncoderDecoder: sliding
+        # windows cost linear in the pixels (mmseg's loop: quadratic), and
+        # test_cfg.slide_batch_size / labels_only (refused elsewhere)
         from clipdense.models.segmentors.batched_slide import \
             apply_inference_options
-        apply_inference_options(cfg.model)
+        apply_inference_options(cfg.model, batched_slide=True)
     if args.precision != 'fp32':
         cfg.test_cfg = dict(
             type=('clipdense.' if is_detection(cfg) else '') +
@@ -124,8 +134,16 @@ def build_cfg(args):
 def main(argv=None):
     args = parse_args(argv)
     setup_from_args(args)
-    return build_runner(build_cfg(args)).test()
+    cfg = build_cfg(args)
+    runner = build_runner(cfg)
+    if cfg.get('load_from') and not cfg.get('allow_partial_load', False):
+        # MMEngine loads with strict=False (warnings only): refuse a
+        # checkpoint that does not fit, naming the keys (or a truncated file)
+        from clipdense.engine.strict_load import check_checkpoint_fits
+        check_checkpoint_fits(runner.model, cfg.load_from)
+    return runner.test()
 
 
 if __name__ == '__main__':
-    main()
+    from clipdense.engine.launch import run_main
+    run_main(main)

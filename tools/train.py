@@ -2,6 +2,10 @@
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
         [--cfg-options k=v ...] [--launcher none|pytorch|slurm]
+
+A missing config, a --cfg-options key that does not exist (the closest one
+is named) or an unreadable checkpoint end with one ``error:`` line and exit
+status 2 (``CLIPDENSE_DEBUG=1``: traceback).
 """
 import argparse
 import logging
@@ -78,4 +82,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from clipdense.engine.launch import run_main
+    run_main(main)

@@ -40,6 +40,7 @@ import os
 import os.path as osp
 import tempfile
 import warnings
+import zipfile
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -277,8 +278,10 @@ class ImageIndex:
             with np.load(self.cache_file, allow_pickle=False) as z:
                 meta = json.loads(bytes(z['meta']).decode())
                 emb = np.asarray(z['embeddings'], dtype=np.float32)
-        except (OSError, ValueError, KeyError) as e:
-            warnings.warn(f'ignoring unreadable image index {self.cache_file}: {e}')
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            # e.g. a cache cut short by a killed process: rebuilt from the images
+            warnings.warn(f'ignoring unreadable image index {self.cache_file} '
+                          f'({type(e).__name__}: {e}); it is rebuilt')
             return None
         if len(meta.get('files', ())) != len(emb):
             return None

@@ -45,7 +45,6 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 
 ImageType = Union[str, np.ndarray]
 
@@ -54,6 +53,10 @@ ImageType = Union[str, np.ndarray]
 #: memory is bounded by the window, not the image (a ViT's attention grows
 #: with the square of the token count).
 WHOLE_MAX_PIXELS = 1024 * 1024
+#: Windows per forward pass of that sliding window (the windows' scores are
+#: added into their own boxes: cost linear in the pixels, see
+#: :mod:`clipdense.models.segmentors.batched_slide`).
+WHOLE_SLIDE_BATCH_SIZE = 8
 #: Larger images are refused: the class scores of every pixel are kept
 #: (``seg_logits``), ``4 * K * H * W`` bytes.
 MAX_PIXELS = 64 * 1024 * 1024
@@ -62,11 +65,16 @@ MAX_PIXELS = 64 * 1024 * 1024
 #: ``seg_logits``) unless the caller asks for the scores
 #: (``inference_model(..., labels_only=False)``, the demo's heat maps).
 LABELS_ONLY_MIN_CLASSES = 100
+#: The class a one-class vocabulary is segmented against (see
+#: :func:`set_model_vocabulary`): a softmax over one class is 1 everywhere,
+#: and mmseg's one-channel path needs a trained threshold.
+ONE_CLASS_BACKGROUND = 'background'
 
 
 def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
                device: Union[str, torch.device] = 'cpu',
-               cfg_options: Optional[dict] = None):
+               cfg_options: Optional[dict] = None, *,
+               allow_partial_load: Optional[bool] = None):
     """Build a segmentor from a config (and optionally load a checkpoint).
 
     Args:
@@ -75,7 +83,22 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
             the whole segmentor).
         device (str | torch.device): any torch device (``'cpu'``,
             ``'cuda:0'``, ...); nothing is hard-coded.
-        cfg_options (dict, optional): overrides merged into the config.
+        cfg_options (dict, optional): overrides merged into the config;
+            a key that does not exist but is close to one that does is
+            refused (:mod:`clipdense.utils.cfg_options`).
+        allow_partial_load (bool, optional): load a checkpoint that does
+            not fit the model (other keys or shapes; what it lacks keeps the
+            initial weights). Default: the config's ``allow_partial_load``,
+            else False: such a checkpoint is refused with a
+            :class:`~clipdense.engine.strict_load.CheckpointMismatchError`
+            naming the keys.
+
+    Raises:
+        FileNotFoundError: no config or checkpoint file.
+        CfgOptionsError: a misspelt ``cfg_options`` key.
+        CheckpointReadError: a truncated checkpoint.
+        CheckpointMismatchError: a checkpoint that does not fit.
+        UnsafeCheckpointError: a checkpoint that needs full unpickling.
 
     Returns:
         nn.Module: the model in eval mode, with ``model.cfg`` and
@@ -91,7 +114,11 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
     else:
         config = copy.deepcopy(config)
     if cfg_options:
+        from clipdense.utils.cfg_options import check_cfg_options
+        check_cfg_options(config, cfg_options)
         config.merge_from_dict(cfg_options)
+    if allow_partial_load is None:
+        allow_partial_load = bool(config.get('allow_partial_load', False))
     # registers clipdense's, mmseg's and mmdet's modules and installs the
     # weights-only checkpoint loader that understands MMEngine's checkpoints
     from clipdense.utils import register_all_modules
@@ -101,17 +128,30 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
         apply_inference_options
     from clipdense.registry import MODELS
     config.model.train_cfg = None
-    apply_inference_options(config.model)
-    if config.model.get('type') in ('EncoderDecoder', 'mmseg.EncoderDecoder'):
-        # the same model with test_cfg.labels_only available, so that
-        # inference_model can switch it on per call (labels_only=)
-        config.model['type'] = 'SlideBatchEncoderDecoder'
+    apply_inference_options(config.model, batched_slide=True)
     model = MODELS.build(config.model)
     dataset_meta = None
     if checkpoint is not None:
-        ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
-        dataset_meta = ckpt.get('meta', {}).get('dataset_meta')
+        from mmengine.runner.checkpoint import _load_checkpoint_to_model
+
+        from clipdense.engine.strict_load import (check_checkpoint_fits,
+                                                  read_checkpoint)
+        if not osp.isfile(checkpoint):
+            raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
+        ckpt = read_checkpoint(checkpoint)
+        if not allow_partial_load:
+            check_checkpoint_fits(model, checkpoint, ckpt)
+        _load_checkpoint_to_model(model, ckpt, strict=False)
+        meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+        dataset_meta = (meta or {}).get('dataset_meta')
     head = vocabulary_module(model, required=False)
+    if dataset_meta is None and head is None:
+        # a fixed-class model: the names of the config's dataset
+        dataset_meta = config_dataset_meta(config)
+    if head is not None and len(head.vocabulary) == 1:
+        # a one-class config vocabulary: against a background class
+        model.dataset_meta = {}
+        set_model_vocabulary(model, list(head.vocabulary))
     if dataset_meta is None:
         dataset_meta = {}
     if head is not None:
@@ -124,6 +164,32 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,
     model.to(device)
     model.eval()
     return model
+
+
+def config_dataset_meta(config) -> Optional[dict]:
+    """``classes`` (and ``palette``) of the config's test dataset: its
+    ``metainfo`` or its class's ``METAINFO``, without building it; None
+    when the config names none."""
+    loader = config.get('test_dataloader') or config.get('val_dataloader') or {}
+    dataset = loader.get('dataset') or {}
+    while isinstance(dataset, dict) and 'dataset' in dataset and \
+            'metainfo' not in dataset:  # wrappers (e.g. RepeatDataset)
+        dataset = dataset['dataset']
+    if not isinstance(dataset, dict):
+        return None
+    meta = dict(dataset.get('metainfo') or {})
+    if 'classes' not in meta and dataset.get('type') is not None:
+        try:
+            from clipdense.registry import DATASETS
+            cls = DATASETS.get(dataset['type'])
+        except Exception:  # noqa: BLE001  (an unknown type: no names)
+            cls = None
+        info = getattr(cls, 'METAINFO', None) or {}
+        meta = dict(info, **meta)
+    if not meta.get('classes'):
+        return None
+    meta['classes'] = tuple(meta['classes'])
+    return {k: meta[k] for k in ('classes', 'palette') if k in meta}
 
 
 def make_palette(n: int) -> List[List[int]]:
@@ -168,18 +234,26 @@ def set_model_vocabulary(model, vocabulary: Sequence[str]) -> None:
     open-vocabulary module, copies ``num_classes`` / ``out_channels`` to the
     segmentor and updates ``model.dataset_meta`` (classes, palette).
 
+    A one-class vocabulary (``['cat']``) is segmented against an added
+    :data:`ONE_CLASS_BACKGROUND` class: the classes become
+    ``('cat', 'background')``, index 1 marking the pixels that are not
+    'cat'. (Open-vocabulary heads score classes against each other; one
+    class alone would win every pixel, and mmseg's one-channel path needs a
+    threshold no open-vocabulary head has.)
+
     Raises:
         TypeError: ``vocabulary`` is one string, or the model has no
             open-vocabulary module.
         ValueError: empty vocabulary, empty or repeated names, a name longer
-            than the text encoder's context.
+            than the text encoder's context, or the one class
+            :data:`ONE_CLASS_BACKGROUND` alone.
     """
     if isinstance(vocabulary, str):
         raise TypeError('vocabulary must be a list of class names, not one string '
                         f'({vocabulary!r}); split it first')
     from clipdense.models.decode_heads.maskclip_head import check_vocabulary_context
     from clipdense.models.text_encoders.openclip_text_base import parse_vocabulary
-    names = list(vocabulary)
+    names = one_class_vocabulary(list(vocabulary))
     synonyms = parse_vocabulary(names)[1]  # empty / repeated names
     head = vocabulary_module(model)
     encoder = getattr(head, 'text_encoder', None)
@@ -198,26 +272,97 @@ def set_model_vocabulary(model, vocabulary: Sequence[str]) -> None:
     model.dataset_meta = meta
 
 
-def load_image(img: ImageType) -> np.ndarray:
+def one_class_vocabulary(names: List[str]) -> List[str]:
+    """``names`` with :data:`ONE_CLASS_BACKGROUND` appended when it holds
+    a single class (see :func:`set_model_vocabulary`)."""
+    if len(names) != 1:
+        return names
+    syns = [s.strip().lower() for s in str(names[0]).split(',')]
+    if ONE_CLASS_BACKGROUND in syns:
+        raise ValueError(
+            f'the vocabulary {names} has only the class '
+            f'{ONE_CLASS_BACKGROUND!r}, which a one-class vocabulary is '
+            'segmented against; name the thing(s) to find, e.g. '
+            "['cat'] (segmented as cat vs background) or ['cat', 'background']")
+    return names + [ONE_CLASS_BACKGROUND]
+
+
+def image_file_size(path: str) -> Optional[tuple]:
+    """``(width, height)`` of an image file from its header (PIL opens
+    files lazily: no pixel is decoded), or None when PIL cannot read the
+    header (the decoder then decides)."""
+    from PIL import Image
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # the caller's limit applies, not PIL's
+    try:
+        with Image.open(path) as im:
+            return tuple(int(v) for v in im.size)
+    except Exception:  # noqa: BLE001  (not an image PIL knows)
+        return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def check_image_pixels(path: str, max_pixels: Optional[int],
+                       limit_name: str = 'max_pixels') -> None:
+    """Refuse an image file above ``max_pixels`` from its header, before
+    decoding it (a 400-megapixel PNG can be 1 MB on disk and several GB
+    decoded).
+
+    Raises:
+        ValueError: the image is larger, naming its size, the limit and how
+            to raise it (``limit_name``).
+    """
+    if max_pixels is None:
+        return
+    size = image_file_size(path)
+    if size is not None and size[0] * size[1] > max_pixels:
+        w, h = size
+        raise ValueError(
+            f'{path} is {w}x{h} ({w * h / 1e6:.1f} megapixels, read from its '
+            f'header; nothing decoded), above the limit of '
+            f'{max_pixels / 1e6:.1f} megapixels ({limit_name}). Downscale the '
+            f'image, or raise {limit_name} if you have the memory (the class '
+            'scores of every pixel are kept)')
+
+
+def decode_image_file(path: str) -> Optional[np.ndarray]:
+    """Decode an image file as mmseg's ``LoadImageFromFile`` does (OpenCV,
+    EXIF orientation applied: the same ``cv2.imdecode`` code path as its
+    ``flag='color'``), but keeping 16-bit depth and grayscale (converted by
+    :func:`load_image`). None when OpenCV cannot decode it. The one image
+    reader of ``inference_model`` and the demo, so that a photo taken
+    sideways gives the same prediction as in ``tools/test.py``."""
+    import cv2
+    try:
+        buf = np.fromfile(path, dtype=np.uint8)
+        # not IMREAD_UNCHANGED: that one ignores the EXIF orientation
+        return cv2.imdecode(buf, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    except Exception:  # noqa: BLE001  (cv2 raises for some broken files)
+        return None
+
+
+def load_image(img: ImageType, max_pixels: Optional[int] = None) -> np.ndarray:
     """An image as a BGR ``uint8`` ``(H, W, 3)`` array (as mmcv loads it).
 
     Accepts a path or an array: grayscale (and grayscale + alpha) is
     repeated to 3 channels, an alpha channel is dropped (the colour under
     transparent pixels is used as is), 16-bit images are scaled to 8 bits
-    (``/257``), float images in ``[0, 1]`` are scaled by 255.
+    (``/257``), float images in ``[0, 1]`` are scaled by 255. A file's EXIF
+    orientation is applied as mmseg's loader applies it
+    (:func:`decode_image_file`); ``max_pixels`` is checked on the file's
+    header before decoding (:func:`check_image_pixels`).
 
     Raises:
         FileNotFoundError: the path does not exist.
-        ValueError: the file is not a readable image / bad array shape.
+        ValueError: the file is not a readable image / bad array shape /
+            above ``max_pixels``.
     """
-    import mmcv
     if isinstance(img, str):
         if not osp.isfile(img):
             raise FileNotFoundError(f'image not found: {img}')
-        try:
-            arr = mmcv.imread(img, flag='unchanged', backend='cv2')
-        except Exception:  # noqa: BLE001  (cv2 raises for some broken files)
-            arr = None
+        check_image_pixels(img, max_pixels)
+        arr = decode_image_file(img)
         if arr is None:
             raise ValueError(f'{img} is not an image (or an unsupported image '
                              'format); use PNG, JPEG, BMP, TIFF or WebP')
@@ -256,13 +401,17 @@ def _test_pipeline(cfg) -> Compose:
 
 def _slide_cfg(model, h: int, w: int) -> dict:
     """A sliding-window test_cfg for a large image: windows of the config's
-    ``crop_size`` (else 512), two thirds overlap stride."""
+    ``crop_size`` (else 512), two thirds overlap stride,
+    :data:`WHOLE_SLIDE_BATCH_SIZE` windows per pass (unless the config sets
+    ``slide_batch_size``)."""
     crop = model.cfg.get('crop_size', None) or (512, 512)
     if isinstance(crop, int):
         crop = (crop, crop)
     ch, cw = (int(min(crop[0], h)), int(min(crop[1], w)))
     stride = (max(1, ch * 2 // 3), max(1, cw * 2 // 3))
-    return dict(mode='slide', crop_size=(ch, cw), stride=stride)
+    batch = (getattr(model, 'test_cfg', None) or {}).get('slide_batch_size')
+    return dict(mode='slide', crop_size=(ch, cw), stride=stride,
+                slide_batch_size=batch or WHOLE_SLIDE_BATCH_SIZE)
 
 
 def labels_only_supported(model) -> bool:
@@ -368,7 +517,7 @@ def inference_model(model, images: Union[ImageType, Sequence[ImageType]],
     pipeline = _test_pipeline(cfg)
     results = []
     for img in imgs:
-        arr = load_image(img)
+        arr = load_image(img, max_pixels=max_pixels)
         data = dict(img=arr, img_path=img if isinstance(img, str) else None,
                     img_shape=arr.shape[:2], ori_shape=arr.shape[:2])
         data = pipeline(data)

@@ -109,8 +109,9 @@ def safe_torch_load(f, map_location=None):
             f'Refusing to load checkpoint {name}: its pickle needs objects '
             f'that are not plain weights ({detail}). Loading it could run '
             'arbitrary code. If you trust this file (e.g. an old checkpoint '
-            f'of your own), set {TRUST_ENV}=1 or pass --trust-checkpoint to '
-            'tools/train.py / tools/test.py.') from None
+            f'of your own), set {TRUST_ENV}=1 or pass --trust-checkpoint '
+            '(tools/train.py, tools/test.py, demo/image_demo.py, '
+            'tools/model_converters/mm2openclip.py).') from None
 
 
 def load_from_local_safe(filename, map_location=None):

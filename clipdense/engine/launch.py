@@ -3,6 +3,7 @@ arguments, the config with its overrides, and the runner."""
 import argparse
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import Config, DictAction
 
@@ -40,10 +41,18 @@ def setup_from_args(args) -> None:
 def load_config(args) -> Config:
     """``args.config`` with ``--cfg-options``, the launcher and the work
     dir (CLI > config > ``./work_dirs/<config name>``)."""
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(
+            f'config file not found: {args.config}; give the path of a config '
+            'file, e.g. configs/maskclip/maskclip_clip-synth-rn_synthetic-128x128.py')
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
+        from clipdense.utils.cfg_options import check_cfg_options
+        check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
+    if getattr(args, 'allow_partial_load', False):
+        cfg.allow_partial_load = True
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
@@ -62,3 +71,29 @@ def build_runner(cfg):
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)
     return RUNNERS.build(cfg)
+
+
+def user_errors() -> tuple:
+    """The exceptions a tool reports as ``error: <message>`` (exit status
+    2) instead of a traceback: bad paths, configs, ``--cfg-options`` keys
+    and checkpoints (unsafe, truncated, not fitting the model)."""
+    from clipdense.engine.checkpoint import UnsafeCheckpointError
+    from clipdense.engine.strict_load import CheckpointError
+    from clipdense.utils.cfg_options import CfgOptionsError
+    return (FileNotFoundError, IsADirectoryError, UnsafeCheckpointError,
+            CheckpointError, CfgOptionsError)
+
+
+def run_main(main, argv=None) -> None:
+    """``sys.exit(main(argv))`` for a tool, printing the user errors of
+    :func:`user_errors` as one ``error:`` line (exit status 2). Set
+    ``CLIPDENSE_DEBUG=1`` for the traceback."""
+    try:
+        status = main(argv)
+    except user_errors() as err:
+        if os.environ.get('CLIPDENSE_DEBUG', '').strip() not in ('', '0'):
+            raise
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f'error: {msg}', file=sys.stderr)
+        sys.exit(2)
+    sys.exit(status if isinstance(status, int) else 0)

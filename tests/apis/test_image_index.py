@@ -2,6 +2,7 @@
 vs matrix path, bad input."""
 import os
 import os.path as osp
+import re
 import warnings
 
 import cv2
@@ -110,6 +111,20 @@ def test_corrupt_cache_is_rebuilt(tmp_path, towers):
         index = _index(tmp_path / 'pool', cache, towers).build()
     assert index.last_build['status'] == 'built' and len(index) == 3
     assert _index(tmp_path / 'pool', cache, towers).build().last_build['status'] == 'reused'
+
+
+def test_truncated_cache_is_named_and_rebuilt(tmp_path, towers):
+    """A cache cut short (a zip without its directory: zipfile.BadZipFile)
+    is reported with its path and rebuilt, not a traceback (issue 26)."""
+    _write_images(tmp_path / 'pool', 3)
+    cache = tmp_path / 'idx.npz'
+    _index(tmp_path / 'pool', cache, towers).build()
+    data = cache.read_bytes()
+    cache.write_bytes(data[:len(data) // 2])
+    with pytest.warns(UserWarning,
+                      match='ignoring unreadable image index ' + re.escape(str(cache))):
+        index = _index(tmp_path / 'pool', cache, towers).build()
+    assert index.last_build['status'] == 'built' and len(index) == 3
 
 
 def test_faiss_and_matrix_paths_agree(tmp_path, towers):

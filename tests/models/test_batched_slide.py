@@ -127,3 +127,50 @@ def test_count_flops_sees_fused_attention():
     expected = 2 * (n * d * 3 * d + n * n * d + n * n * d + n * d * d)
     assert flops == expected
     assert torch.backends.mha.get_fastpath_enabled()  # restored
+
+
+def test_window_accumulation_is_mmseg_and_linear(monkeypatch):
+    """One window per pass (slide_batch_size absent) gives mmseg's logits,
+    but adds each window into its own box: the additions touch windows x
+    crop pixels, where mmseg's loop pads every window to the whole image
+    (windows x image pixels: quadratic in the image side) (issue 26)."""
+    from mmseg.models.segmentors import EncoderDecoder
+    model = slide_model(None)
+    assert type(model).__name__ == 'SlideBatchEncoderDecoder'  # init_model's default
+    inputs, samples = make_inputs(model, 1, (100, 170), 'cpu')
+    metas = [s.metainfo for s in samples]
+    with torch.no_grad():
+        ours = model.slide_inference(inputs, [dict(m) for m in metas])
+        theirs = EncoderDecoder.slide_inference(model, inputs, [dict(m) for m in metas])
+    assert torch.allclose(ours, theirs, atol=1e-5, rtol=1e-5)
+    # the padded full-image additions are gone: count windows padded to
+    # the image size
+    padded = []
+    real_pad = torch.nn.functional.pad
+
+    def counting_pad(t, *a, **k):
+        out = real_pad(t, *a, **k)
+        if tuple(out.shape[-2:]) == (100, 170) and tuple(t.shape[-2:]) != (100, 170):
+            padded.append(tuple(out.shape))
+        return out
+    monkeypatch.setattr(torch.nn.functional, 'pad', counting_pad)
+    with torch.no_grad():
+        model.slide_inference(inputs, [dict(m) for m in metas])
+    assert padded == []  # no window is padded to the image
+    with torch.no_grad():
+        EncoderDecoder.slide_inference(model, inputs, [dict(m) for m in metas])
+    assert padded == [(1, 13, 100, 170)] * 8  # mmseg: every window
+
+
+def test_progress_bar_for_many_windows(capsys):
+    model = slide_model(4)
+    inputs, samples = make_inputs(model, 1, (100, 170), 'cpu')  # 8 windows
+    model.test_cfg['slide_progress'] = 8
+    with torch.no_grad():
+        model.slide_inference(inputs, [s.metainfo for s in samples])
+    err = capsys.readouterr().err
+    assert 'sliding windows (170x100)' in err and '0/8' in err
+    model.test_cfg['slide_progress'] = 9  # fewer windows than that: no bar
+    with torch.no_grad():
+        model.slide_inference(inputs, [s.metainfo for s in samples])
+    assert 'sliding windows' not in capsys.readouterr().err

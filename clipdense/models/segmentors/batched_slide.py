@@ -9,10 +9,23 @@ back inside the image), runs them through ``encode_decode`` in chunks of
 ``test_cfg.slide_batch_size`` windows, and accumulates the logits exactly as
 mmseg does. Memory is bounded by the chunk, not by the number of windows.
 
-``slide_batch_size`` 1 (or absent) falls back to mmseg's loop, so a config
-opts in with ``test_cfg=dict(mode='slide', crop_size=..., stride=...,
+mmseg's loop also pads every window's logits to the full image before
+adding them (``F.pad(crop_logits, ...)``), so its cost grows with windows x
+pixels, i.e. with the square of the image size: a 12-megapixel photo took
+30 times as long as a 3-megapixel one. Here each window is added into its
+own box, so the cost grows linearly with the pixels, also with
+``slide_batch_size`` 1 (absent), which runs one window per pass and gives
+mmseg's logits. :func:`apply_inference_options` with
+``batched_slide=True`` (``init_model``, ``tools/test.py``) uses this class
+for every mmseg ``EncoderDecoder``; a config opts in to several windows per
+pass with ``test_cfg=dict(mode='slide', crop_size=..., stride=...,
 slide_batch_size=8)``.
+
+An image with at least ``test_cfg.slide_progress`` windows (default
+:data:`SLIDE_PROGRESS_WINDOWS`; 0 or False: never) shows a progress bar of
+its windows on stderr.
 """
+import sys
 from typing import List
 
 import torch
@@ -23,6 +36,9 @@ from torch import Tensor
 from clipdense.registry import MODELS
 
 from .labels_only import LabelsOnlyMixin
+
+#: an image with this many sliding windows or more shows a progress bar
+SLIDE_PROGRESS_WINDOWS = 100
 
 
 def slide_windows(h_img: int, w_img: int, crop, stride) -> List[tuple]:
@@ -67,14 +83,13 @@ class BatchedSlideMixin:
         if chunk < 1:
             raise ValueError(
                 f'test_cfg.slide_batch_size must be >= 1, got {chunk}')
-        if chunk == 1:
-            return super().slide_inference(inputs, batch_img_metas)
         n, _, h_img, w_img = inputs.shape
         boxes = slide_windows(h_img, w_img, self.test_cfg.crop_size,
                               self.test_cfg.stride)
         preds = inputs.new_zeros((n, self.out_channels, h_img, w_img))
         count = inputs.new_zeros((n, 1, h_img, w_img))
         original_shape = batch_img_metas[0].get('img_shape')
+        bar = self._slide_progress(len(boxes), h_img, w_img)
         try:
             # windows of several boxes x N images per pass; all windows
             # have one size (mmseg shifts the last ones back inside)
@@ -88,13 +103,28 @@ class BatchedSlideMixin:
                 batch_img_metas[0]['img_shape'] = crops.shape[2:]
                 logits = self.encode_decode(crops, metas)
                 for i, (y1, y2, x1, x2) in enumerate(group):
+                    # into the window's box only (mmseg pads to the image)
                     preds[:, :, y1:y2, x1:x2] += logits[i * n:(i + 1) * n]
                     count[:, :, y1:y2, x1:x2] += 1
+                if bar is not None:
+                    bar.update(len(group))
         finally:
+            if bar is not None:
+                bar.close()
             if original_shape is not None:
                 batch_img_metas[0]['img_shape'] = original_shape
         assert (count == 0).sum() == 0
-        return preds / count
+        return preds.div_(count)
+
+    def _slide_progress(self, n_windows: int, h: int, w: int):
+        """A tqdm bar on stderr for an image with many windows, else None."""
+        at_least = self.test_cfg.get('slide_progress', SLIDE_PROGRESS_WINDOWS)
+        if not at_least or n_windows < int(at_least):
+            return None
+        from tqdm import tqdm
+        return tqdm(total=n_windows, unit='window', file=sys.stderr,
+                    desc=f'sliding windows ({w}x{h})', mininterval=1.0,
+                    leave=False)
 
 
 @MODELS.register_module()
@@ -109,20 +139,24 @@ FAST_INFERENCE_KEYS = {'slide_batch_size': BatchedSlideMixin,
                        'labels_only': LabelsOnlyMixin}
 
 
-def apply_inference_options(model_cfg) -> None:
+def apply_inference_options(model_cfg, batched_slide: bool = False) -> None:
     """Make ``test_cfg.slide_batch_size`` / ``test_cfg.labels_only`` take
     effect, in place: mmseg's ``EncoderDecoder`` becomes
     :class:`SlideBatchEncoderDecoder` (the same model otherwise); a
     segmentor without the matching mixin is refused, so an option is never
-    silently ignored. Called by ``init_model`` and ``tools/test.py``."""
+    silently ignored. With ``batched_slide`` every mmseg ``EncoderDecoder``
+    becomes :class:`SlideBatchEncoderDecoder` (sliding-window cost linear in
+    the pixels, progress for large images; the same logits). Called by
+    ``init_model`` and ``tools/test.py`` (both with ``batched_slide=True``)."""
     test_cfg = model_cfg.get('test_cfg') or {}
     wanted = [k for k in FAST_INFERENCE_KEYS
               if test_cfg.get(k) not in (None, False)]
-    if not wanted:
-        return
     kind = model_cfg.get('type')
-    if kind in ('EncoderDecoder', 'mmseg.EncoderDecoder'):
+    if kind in ('EncoderDecoder', 'mmseg.EncoderDecoder') and \
+            (wanted or batched_slide):
         model_cfg['type'] = 'SlideBatchEncoderDecoder'
+        return
+    if not wanted:
         return
     cls = kind if isinstance(kind, type) else None
     if cls is None and isinstance(kind, str):
