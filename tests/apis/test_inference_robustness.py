@@ -283,7 +283,12 @@ def test_many_and_non_latin_names(model):
     img = np.random.RandomState(0).randint(0, 255, (48, 48, 3), np.uint8)
     names = ['猫', 'собака', 'café crème', 'قطة', 'ネコ'] + \
         [f'thing number {i}' for i in range(1995)]
-    res = inference_model(model, img, vocabulary=names)
+    # labels_only=False: the 2,000 class score maps are kept (a vocabulary
+    # this long is segmented labels-only by default, checked below)
+    res = inference_model(model, img, vocabulary=names, labels_only=False)
     assert model.dataset_meta['classes'][:2] == ('猫', 'собака')
     assert res.seg_logits.data.shape[0] == 2000
     assert int(res.pred_sem_seg.data.max()) < 2000
+    fast = inference_model(model, img)
+    assert 'seg_logits' not in fast
+    assert torch.equal(fast.pred_sem_seg.data, res.pred_sem_seg.data)
