@@ -3,8 +3,8 @@
 # `model = dict(data_preprocessor={{_base_.data_preprocessor}}, ...)`.
 data_preprocessor = dict(
     type='SegDataPreProcessor',
-    mean=[122.7709383, 116.7460125, 104.09373615],
-    std=[68.5005327, 66.6321579, 70.32316305],
+    mean=[122.7709, 116.7460, 104.0937],
+    std=[68.5005, 66.6322, 70.3232],
     bgr_to_rgb=True,
     pad_val=0,
     seg_pad_val=255)

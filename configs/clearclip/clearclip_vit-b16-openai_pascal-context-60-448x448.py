@@ -4,7 +4,7 @@
 # 448, sliding window 448x448 with stride 224, logit scale 50, OpenAI's 80
 # ImageNet templates, CLIP mean/std. Class names: mmseg's, made readable as in
 # configs/maskclip (not the authors' renamed lists). No checkpoint needed:
-#   python tools/test.py configs/clearclip/clearclip_vit-b16-openai_pascal-context-60-448.py none
+#   python tools/test.py configs/clearclip/clearclip_vit-b16-openai_pascal-context-60-448x448.py none
 _base_ = [
     '../_base_/models/clearclip_vit-b16-openai.py',
     'mmseg::_base_/datasets/pascal_context.py',

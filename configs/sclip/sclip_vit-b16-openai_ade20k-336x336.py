@@ -4,7 +4,7 @@
 # 336, sliding window 224x224 with stride 112, logit scale 40, OpenAI's 80
 # ImageNet templates, CLIP mean/std. Class names: mmseg's, made readable as in
 # configs/maskclip (not the authors' renamed lists). No checkpoint needed:
-#   python tools/test.py configs/sclip/sclip_vit-b16-openai_ade20k-336.py none
+#   python tools/test.py configs/sclip/sclip_vit-b16-openai_ade20k-336x336.py none
 _base_ = [
     '../_base_/models/sclip_vit-b16-openai.py',
     'mmseg::_base_/datasets/ade20k.py',
