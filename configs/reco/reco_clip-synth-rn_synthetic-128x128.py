@@ -9,7 +9,8 @@
 #   python tools/test.py configs/reco/reco_clip-synth-rn_synthetic-128x128.py
 # (no checkpoint: nothing is trained).
 _base_ = [
-    '../_base_/default_runtime.py', '../_base_/datasets/synthetic_seg.py'
+    '../_base_/default_runtime.py', '../_base_/datasets/synthetic_seg.py',
+    '../_base_/clip_data_preprocessor.py'  # CLIP's mean/std (the tiny CLIP's too)
 ]
 clip_weights = 'work_dirs/quickstart/tiny_clip.pt'
 # Plain class names. (MaskCLIP's synthetic config phrases the classes as the
@@ -17,16 +18,9 @@ clip_weights = 'work_dirs/quickstart/tiny_clip.pt'
 # see the ablation rows of results/reco_synthetic.md.)
 vocabulary = ['ball', 'cup', 'bottle', 'knife', 'hammer', 'key', 'mug', 'spoon',
               'racket', 'scissors', 'sky', 'grass', 'road']
-data_preprocessor = dict(
-    type='SegDataPreProcessor',
-    mean=[122.7709, 116.7460, 104.0937],  # CLIP's statistics (tiny CLIP too)
-    std=[68.5005, 66.6322, 70.3232],
-    bgr_to_rgb=True,
-    pad_val=0,
-    seg_pad_val=255)
 model = dict(
     type='ReCo',
-    data_preprocessor=data_preprocessor,
+    data_preprocessor={{_base_.data_preprocessor}},
     clip_backbone=dict(
         type='OpenCLIPResNet',
         arch='clipdense-synth-rn',

@@ -24,19 +24,18 @@ tower's outputs cached) trained in about 75 s of CPU time (5 min wall on a
 shared 2-core machine); evaluation takes seconds.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import sys
 import time
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from clipdense.engine.bench_harness import build_runner, make_log, repo_root, write_results
+ROOT = repo_root(__file__)
 CONFIG = osp.join(ROOT, 'configs/affordanceclip/'
                   'affordanceclip_clip-synth-rn_1xb16-1k_synthetic-refer-128x128.py')
 
 
-def log(msg):
-    print(f'[bench_affordance] {msg}', flush=True)
+log = make_log('bench_affordance')
 
 
 def parse_args(argv=None):
@@ -148,7 +147,7 @@ def main(argv=None):
 
     from mmengine.runner import Runner
     cfg = build_cfg(args, weights)
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     model = runner.model
     n_head = sum(p.numel() for p in model.decode_head.parameters())
     n_frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
@@ -225,7 +224,6 @@ def main(argv=None):
 
 
 def write_results(args, cfg, results, refer, info):
-    from clipdense.engine.checkpoint import atomic_write_bytes
     cmd = 'python ' + ' '.join([osp.relpath(osp.abspath(sys.argv[0]), ROOT)] +
                                sys.argv[1:])
     actions = sorted({k.split('/', 1)[1] for k in results[0] if k.startswith('KLD/')})
@@ -267,11 +265,9 @@ def write_results(args, cfg, results, refer, info):
               'drink with, ...): a head whose maps follow the action text scores worse '
               'there than with the right action.', '']
     out = args.out
-    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    atomic_write_bytes(out + '.md', '\n'.join(lines).encode())
-    atomic_write_bytes(out + '.json', json.dumps(dict(
+    write_results(out + '.md', '\n'.join(lines), out + '.json', dict(
         command=cmd, config=osp.relpath(CONFIG, ROOT), info=info,
-        referring_val_iou=refer, agd=results), indent=2).encode())
+        referring_val_iou=refer, agd=results), indent=2)
     print('\n'.join(lines))
     log(f'wrote {out}.md and {out}.json')
 

@@ -29,6 +29,7 @@ import sys
 import time
 
 from clipdense.apis import synthetic_pipeline as sp
+from clipdense.engine.bench_harness import build_runner, make_log, write_results
 
 CFG_DIR = osp.join(sp.ROOT, 'configs', 'denseclip')
 SYNTH = {
@@ -52,8 +53,7 @@ PAPER_RN50 = {
 }
 
 
-def log(msg):
-    print(f'[bench_denseclip] {msg}', flush=True)
+log = make_log('bench_denseclip')
 
 
 # --------------------------------------------------------------------------
@@ -90,7 +90,7 @@ def train_one(args, method, seed, weights):
     """Train (or reuse a cached run); returns the model in eval mode and the
     training wall time."""
     import torch
-    from mmengine.runner import Runner, load_checkpoint
+    from mmengine.runner import load_checkpoint
     cfg, iters = synth_cfg(args, method, seed, weights)
     key = sp.file_hash(osp.join(CFG_DIR, SYNTH[method][1]), weights,
                        extra=json.dumps([seed, iters, args.data_root]))
@@ -105,7 +105,7 @@ def train_one(args, method, seed, weights):
             return model.eval(), info['train_seconds'], stamp
     log(f'{method} seed {seed}: training {iters} iterations')
     t0 = time.perf_counter()
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.train()
     secs = time.perf_counter() - t0
     ckpt = osp.join(cfg.work_dir, f'iter_{iters}.pth')
@@ -409,7 +409,6 @@ def main(argv=None):
 
 
 def write(args, result):
-    from clipdense.engine.checkpoint import atomic_write_bytes
     # a part that was skipped keeps its previous result (and command)
     old = osp.join(args.results, 'denseclip_synthetic.json')
     if osp.isfile(old):
@@ -470,10 +469,9 @@ def write(args, result):
             'Paper columns are the DenseCLIP README\'s numbers (ADE20K val, '
             'single-scale mIoU), not ours.', '', cnt_md, '']
     md = '\n'.join(parts) + '\n'
-    os.makedirs(args.results, exist_ok=True)
-    atomic_write_bytes(osp.join(args.results, 'denseclip_synthetic.md'), md.encode())
-    atomic_write_bytes(osp.join(args.results, 'denseclip_synthetic.json'),
-                       json.dumps(result, indent=2, sort_keys=True).encode())
+    write_results(osp.join(args.results, 'denseclip_synthetic.md'), md,
+                  osp.join(args.results, 'denseclip_synthetic.json'), result,
+                  indent=2, sort_keys=True)
     print('\n' + md, flush=True)
     log(f'wrote {osp.join(args.results, "denseclip_synthetic.md")}')
 

@@ -21,12 +21,12 @@ pretrained.
 """
 import argparse
 import json
-import os
 import os.path as osp
-import sys
 import time
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from clipdense.engine.bench_harness import (build_runner, command_line, make_log, repo_root,
+                                            write_results)
+ROOT = repo_root(__file__)
 CONFIG_DIR = osp.join(ROOT, 'configs', 'denseclip_det')
 CONFIG = '{variant}-{det}_clip-synth-rn_1xb4-6e_synthetic-coco-128x128.py'
 VARIANTS = ('clip', 'denseclip')
@@ -34,8 +34,7 @@ METRICS = {'bbox': ('coco/bbox_mAP', 'coco/bbox_mAP_50'),
            'segm': ('coco/segm_mAP', 'coco/segm_mAP_50')}
 
 
-def log(msg):
-    print(f'[bench_denseclip_det] {msg}', file=sys.stderr, flush=True)
+log = make_log('bench_denseclip_det', stderr=True)
 
 
 def run_one(args, det, variant, weights):
@@ -43,7 +42,6 @@ def run_one(args, det, variant, weights):
     import torch
     from mmengine.config import Config
     from mmengine.hooks import Hook
-    from mmengine.runner import Runner
 
     from clipdense.utils import register_all_modules
     register_all_modules(init_default_scope=False)
@@ -87,7 +85,7 @@ def run_one(args, det, variant, weights):
             log(f'{name} epoch {runner.epoch}: ' +
                 ', '.join(f'{k} {v}' for k, v in row.items() if k != 'epoch'))
 
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.register_hook(Recorder())
     t0 = time.perf_counter()
     runner.train()
@@ -106,10 +104,6 @@ def fmt(v):
 
 
 def write(args, runs, command):
-    os.makedirs(osp.dirname(args.out) or '.', exist_ok=True)
-    with open(args.out + '.json', 'w') as f:
-        json.dump(dict(command=command, epochs=args.epochs, seed=args.seed,
-                       threads=args.threads, runs=runs), f, indent=1)
     lines = [
         '# DenseCLIP detection on the synthetic world', '',
         'Produced by', '', '```', command, '```', '',
@@ -140,8 +134,9 @@ def write(args, runs, command):
         series = ', '.join(f"{e['epoch']}: {fmt(e.get('bbox_mAP'))} / {fmt(e.get('segm_mAP'))}"
                            for e in r['epochs'])
         lines.append(f"- {r['variant']}-{r['detector']}: {series}")
-    with open(args.out + '.md', 'w') as f:
-        f.write('\n'.join(lines) + '\n')
+    write_results(args.out + '.md', '\n'.join(lines) + '\n', args.out + '.json',
+                  dict(command=command, epochs=args.epochs, seed=args.seed,
+                       threads=args.threads, runs=runs), atomic=False, indent=1)
     log(f'wrote {args.out}.md / .json')
 
 
@@ -172,8 +167,7 @@ def main(argv=None):
         args.threads = saved.get('threads', args.threads)
         write(args, saved['runs'], saved['command'])
         return saved['runs']
-    command = 'python tools/analysis_tools/bench_denseclip_det.py ' + ' '.join(
-        argv if argv is not None else sys.argv[1:])
+    command = command_line('bench_denseclip_det.py', argv)
 
     from clipdense.apis import synthetic_pipeline as sp
     from clipdense.utils import register_all_modules

@@ -19,7 +19,6 @@
 Writes ``results/ovseg_synthetic.md`` and ``.json``.
 """
 import argparse
-import hashlib
 import io
 import json
 import os
@@ -30,25 +29,18 @@ import time
 import numpy as np
 
 from clipdense.apis import synthetic_pipeline as sp
+from clipdense.engine.bench_harness import build_runner, cache_key, make_log, write_results
 
 CONFIG = osp.join(sp.ROOT, 'configs/ovseg/'
                   'ovseg_clip-synth-rn_1xb4-400_synthetic-seen-128x128.py')
 WORK = osp.join(sp.ROOT, 'work_dirs', 'ovseg')
 
 
-def log(msg):
-    print(f'[bench_ovseg] {msg}', flush=True)
+log = make_log('bench_ovseg')
 
 
 def _hash(*parts):
-    h = hashlib.sha256()
-    for p in parts:
-        if isinstance(p, str) and osp.isfile(p):
-            with open(p, 'rb') as f:
-                h.update(f.read())
-        else:
-            h.update(json.dumps(p, sort_keys=True, default=str).encode())
-    return h.hexdigest()[:16]
+    return cache_key(*parts)
 
 
 def base_cfg(args, clip_weights):
@@ -68,7 +60,6 @@ def base_cfg(args, clip_weights):
 
 
 def step_proposals(args, clip_weights):
-    from mmengine.runner import Runner
 
     from clipdense.engine.checkpoint import find_resumable_checkpoint
     work = osp.join(WORK, 'proposals')
@@ -83,7 +74,7 @@ def step_proposals(args, clip_weights):
     cfg.work_dir = work
     cfg.experiment_name = f'proposals_{int(time.time())}'
     t0 = time.perf_counter()
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.train()
     secs = time.perf_counter() - t0
     ckpt = find_resumable_checkpoint(work)
@@ -160,7 +151,6 @@ def step_adapt(args, clip_weights, mined, name, nouns=None):
     """Fine-tune the tiny CLIP's image tower on the mined pairs (text frozen)."""
     import torch
     from mmengine.config import Config
-    from mmengine.runner import Runner
 
     from clipdense.engine.checkpoint import atomic_write_bytes
     from clipdense.models.pretraining import (export_open_clip_state_dict,
@@ -192,7 +182,7 @@ def step_adapt(args, clip_weights, mined, name, nouns=None):
         **RECIPES[args.recipe]))
     cfg.experiment_name = f'{name}_{int(time.time())}'
     t0 = time.perf_counter()
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.train()
     secs = time.perf_counter() - t0
     state = export_open_clip_state_dict({'state_dict': runner.model.state_dict()})
@@ -227,14 +217,13 @@ def merged_checkpoint(ckpt, clip_file, out):
 
 
 def evaluate(args, clip_weights, ckpt, lam):
-    from mmengine.runner import Runner
     cfg = base_cfg(args, clip_weights)
     cfg.model.decode_head.ensemble_weight = lam
     cfg.work_dir = osp.join(WORK, 'eval')
     cfg.load_from = ckpt
     cfg.experiment_name = f'eval_{int(time.time() * 1000)}'
     cfg.default_hooks.logger.interval = 1000
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     metrics = runner.test()
     return {k: float(v) for k, v in metrics.items()}
 
@@ -300,7 +289,6 @@ def main(argv=None):
 
 
 def write_results(args, cmd, rows, mined, timing, spec):
-    from clipdense.engine.checkpoint import atomic_write_bytes
 
     def f(v):
         return '' if v is None else f'{v:.2f}'
@@ -338,12 +326,11 @@ def write_results(args, cmd, rows, mined, timing, spec):
               'Times (1 thread): ' + ', '.join(
                   f'{k} {v:.0f}s' for k, v in timing.items() if v is not None) + '.', '']
     md = '\n'.join(lines)
-    os.makedirs(args.results, exist_ok=True)
-    atomic_write_bytes(osp.join(args.results, 'ovseg_synthetic.md'), md.encode())
-    atomic_write_bytes(osp.join(args.results, 'ovseg_synthetic.json'), json.dumps(dict(
-        command=cmd, rows=rows, mining=mined, timing=timing,
-        lam=args.lam, proposal_iters=args.proposal_iters), indent=2,
-        sort_keys=True).encode())
+    write_results(osp.join(args.results, 'ovseg_synthetic.md'), md,
+                  osp.join(args.results, 'ovseg_synthetic.json'), dict(
+                      command=cmd, rows=rows, mining=mined, timing=timing,
+                      lam=args.lam, proposal_iters=args.proposal_iters),
+                  indent=2, sort_keys=True)
     print('\n' + md, flush=True)
 
 

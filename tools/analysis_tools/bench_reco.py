@@ -24,6 +24,8 @@ import time
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
+from clipdense.engine.bench_harness import (build_runner, command_line, make_log, md_table,
+                                            write_results)
 MASKCLIP_CFG = 'configs/maskclip/maskclip_clip-synth-rn_synthetic-128x128.py'
 RECO_CFG = 'configs/reco/reco_clip-synth-rn_synthetic-128x128.py'
 RECO_PLUS_CFG = 'configs/reco/reco-plus_deeplabv3plus_clip-synth-rn_1xb8-300_synthetic-flat-128x128.py'
@@ -47,8 +49,7 @@ ABLATIONS = [
 ]
 
 
-def log(msg):
-    print(f'[bench_reco] {msg}', flush=True)
+log = make_log('bench_reco')
 
 
 def _cfg(path, args, clip, work):
@@ -82,11 +83,10 @@ def _set_clip(cfg, clip):
 
 
 def _test(cfg, checkpoint=None):
-    from mmengine.runner import Runner
     if checkpoint:
         cfg.load_from = checkpoint
     t0 = time.perf_counter()
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     metrics = runner.test()
     out = {k: float(v) for k, v in metrics.items()}
     out['seconds'] = time.perf_counter() - t0
@@ -242,10 +242,9 @@ def main(argv=None):
 
 
 def write_results(args, rows, extra, wall, threads, command=None):
-    from clipdense.engine.checkpoint import atomic_write_bytes
     if command is None:
-        command = 'python tools/analysis_tools/bench_reco.py ' + ' '.join(sys.argv[1:])
-    lines = ['| method | mIoU | mAcc | aAcc | seconds |', '| --- | --- | --- | --- | --- |']
+        command = command_line('bench_reco.py')
+    lines = md_table(['method', 'mIoU', 'mAcc', 'aAcc', 'seconds'], [])
     for r in rows:
         secs = r.get('train_seconds', 0) + r['seconds']
         lines.append(f"| {r['method']} | {r['mIoU']:.2f} | {r['mAcc']:.2f} | "
@@ -277,11 +276,10 @@ def write_results(args, rows, extra, wall, threads, command=None):
         'the concept, from the pool\'s ground truth, for reporting only): '
         + ', '.join(f'{k} {v:.1f}' for k, v in sorted(prec.items())) + '.', '',
     ]
-    os.makedirs(args.results, exist_ok=True)
-    atomic_write_bytes(osp.join(args.results, 'reco_synthetic.md'), '\n'.join(md).encode())
-    atomic_write_bytes(osp.join(args.results, 'reco_synthetic.json'), json.dumps(
-        dict(command=command, rows=rows, extra=extra, wall_seconds=wall, threads=threads),
-        indent=2, sort_keys=True, default=str).encode())
+    write_results(osp.join(args.results, 'reco_synthetic.md'), '\n'.join(md),
+                  osp.join(args.results, 'reco_synthetic.json'),
+                  dict(command=command, rows=rows, extra=extra, wall_seconds=wall,
+                       threads=threads), indent=2, sort_keys=True, default=str)
     print('\n'.join(md), flush=True)
 
 

@@ -19,7 +19,6 @@ initialisation (Hümmer et al., ACCV 2024).
    run, the mean over seeds, per-class IoU) with the command on top.
 """
 import argparse
-import hashlib
 import json
 import os
 import os.path as osp
@@ -32,6 +31,7 @@ if ROOT not in sys.path:
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import dg_benchmark  # noqa: E402
+from clipdense.engine.bench_harness import build_runner, cache_key, make_log, write_results
 
 CONFIGS = (
     ('CLIP init (tiny CLIP RN)', 'clip',
@@ -41,19 +41,11 @@ CONFIGS = (
 )
 
 
-def log(msg):
-    print(f'[bench_vltseg] {msg}', flush=True)
+log = make_log('bench_vltseg')
 
 
 def _key(*parts):
-    h = hashlib.sha256()
-    for p in parts:
-        if isinstance(p, str) and osp.isfile(p):
-            with open(p, 'rb') as f:
-                h.update(f.read())
-        else:
-            h.update(str(p).encode())
-    return h.hexdigest()[:16]
+    return cache_key(*parts, encode='str')
 
 
 def build_cfg(config, data_root, clip_weights, iters):
@@ -77,7 +69,6 @@ def build_cfg(config, data_root, clip_weights, iters):
 
 def train(cfg, config, work_dir, weights, iters, fresh=False):
     """Train (or reuse) one run; returns (checkpoint, train seconds)."""
-    from mmengine.runner import Runner
 
     from clipdense.engine.checkpoint import (atomic_write_bytes,
                                              find_resumable_checkpoint)
@@ -91,7 +82,7 @@ def train(cfg, config, work_dir, weights, iters, fresh=False):
     cfg.work_dir = work_dir
     cfg.experiment_name = f'train_{int(time.time())}'
     t0 = time.perf_counter()
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.train()
     secs = time.perf_counter() - t0
     ckpt = find_resumable_checkpoint(work_dir)
@@ -238,12 +229,9 @@ def main(argv=None):
               'Training wall times are from a 2-core machine shared with '
               'other jobs (not a speed measurement).']
     md = '\n'.join(lines) + '\n'
-    from clipdense.engine.checkpoint import atomic_write_bytes
-    os.makedirs(osp.dirname(args.out) or '.', exist_ok=True)
-    atomic_write_bytes(args.out + '.md', md.encode())
-    atomic_write_bytes(args.out + '.json', json.dumps(dict(
+    write_results(args.out + '.md', md, args.out + '.json', dict(
         command=cmd.strip(), summary=summary, rows=rows,
-        wall_seconds=round(time.perf_counter() - t0, 1)), indent=2).encode())
+        wall_seconds=round(time.perf_counter() - t0, 1)), indent=2)
     print('\n' + md, flush=True)
     log(f'wrote {args.out}.md / .json in {time.perf_counter() - t0:.0f}s')
     return rows

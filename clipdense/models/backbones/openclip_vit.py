@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from clipdense.registry import MODELS
-from ..utils.dense_attention import BlockOps, vv_dual_path_step
+from ..utils.dense_attention import LAST_BLOCK_PATHS, BlockOps, vv_dual_path_step
 from ..utils.pos_embed import (check_pos_embed_mode, replace_with_resized_table,
                                resize_pos_table)
 from .openclip_base import OpenCLIPVisualBase
@@ -234,7 +234,8 @@ class OpenCLIPViT(OpenCLIPVisualBase):
         patch_size (int): the patch size ``p``.
     """
 
-    JOINT_OUTPUTS = ('global', 'dense', 'value', 'keys', 'vv')
+    # + the registered last-block paths ('clearclip', 'sclip'; dense_attention.py)
+    JOINT_OUTPUTS = ('global', 'dense', 'value', 'keys', 'vv') + tuple(LAST_BLOCK_PATHS)
 
     def __init__(self, arch: str = 'ViT-B-16', pretrained: Optional[str] = None, *,
                  out_indices: Optional[Sequence[int]] = None,
@@ -305,11 +306,12 @@ class OpenCLIPViT(OpenCLIPVisualBase):
                 range(depth) if vv_indices is None else vv_indices, depth, 'vv_indices')
         elif vv_indices is not None:
             raise ValueError("vv_indices is set but 'vv' is not in joint_outputs")
-        if set(self.joint_outputs) & {'dense', 'value', 'vv'} and not self._tokens_projectable:
+        if set(self.joint_outputs) & {'dense', 'value', 'vv', *LAST_BLOCK_PATHS} \
+                and not self._tokens_projectable:
             raise NotImplementedError(
                 f"'{self.arch}' pools with attention ({self._pool_desc}); per-token "
                 "joint-space outputs ('dense', 'value', 'vv') are not defined for it")
-        if set(self.joint_outputs) & {'value', 'keys', 'vv'}:
+        if set(self.joint_outputs) & {'value', 'keys', 'vv', *LAST_BLOCK_PATHS}:
             BlockOps(self.blocks[-1])  # fail at build time for unsupported blocks
         self.pyramid = SimpleFeaturePyramid(self.width, norm_cfg, pyramid_norm) \
             if pyramid else None
@@ -579,6 +581,9 @@ class OpenCLIPViT(OpenCLIPVisualBase):
                         self.project_tokens(BlockOps(self.blocks[i]).value_path(x)), grid)
                 if 'keys' in joint_req:
                     joint['keys'] = self._to_map(BlockOps(self.blocks[i]).keys(x), grid)
+            for name in joint_req.intersection(LAST_BLOCK_PATHS) if i == depth - 1 else ():
+                tokens = LAST_BLOCK_PATHS[name](BlockOps(self.blocks[i]), x)
+                joint[name] = self._to_map(self.project_tokens(tokens), grid)
             if i in self.vv_indices:
                 x_vv = vv_dual_path_step(BlockOps(self.blocks[i]), x, x_vv)
             x = self._block(i, x, rope)

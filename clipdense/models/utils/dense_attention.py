@@ -11,8 +11,11 @@ existing CLIP block, so the paths stay exact views of the pretrained tower.
   used for MaskCLIP's last-block value path (``v`` through the output
   projection, residual and FFN kept), its keys (key smoothing), and the
   V-V attention of CLIP Surgery / AnoVL (``softmax(v v^T / sqrt(d)) v``).
+* :data:`LAST_BLOCK_PATHS` - named replacements of the last block
+  (ClearCLIP, SCLIP, ...; one module each next to this one), offered by
+  :class:`~clipdense.models.backbones.OpenCLIPViT` as joint outputs.
 """
-from typing import Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -239,3 +242,26 @@ def vv_dual_path_step(ops: BlockOps, x_ori: torch.Tensor,
     """
     base = x_ori if x_vv is None else x_vv
     return base + ops.vv_attention(x_ori)
+
+
+#: name -> ``fn(ops: BlockOps, x: Tensor) -> Tensor``: the last block run
+#: differently on its input tokens ``x`` ``(B, N, C)``, returning tokens
+#: ``(B, N, C)`` that the backbone then passes through its final norm and
+#: projection. Filled by :func:`register_last_block_path`.
+LAST_BLOCK_PATHS: Dict[str, Callable] = {}
+
+
+def register_last_block_path(name: str) -> Callable:
+    """Decorator: offer ``fn(ops, x)`` as the ViT joint output ``name``.
+
+    The module defining it must be imported by
+    ``clipdense/models/utils/__init__.py`` (before the backbones are).
+    """
+
+    def wrap(fn: Callable) -> Callable:
+        if name in LAST_BLOCK_PATHS or name in ('global', 'dense', 'value', 'keys', 'vv'):
+            raise KeyError(f'last-block path {name!r} is already defined')
+        LAST_BLOCK_PATHS[name] = fn
+        return fn
+
+    return wrap

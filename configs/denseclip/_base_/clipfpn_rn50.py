@@ -6,16 +6,11 @@
 sync_bn = 'torch'
 norm_cfg = dict(type='BN', requires_grad=True)
 # CLIP's mean/std (x 255), RGB; the crop size is set by the leaf config
-data_preprocessor = dict(
-    type='SegDataPreProcessor',
-    mean=[122.7709, 116.7460, 104.0937],
-    std=[68.5005, 66.6322, 70.3232],
-    bgr_to_rgb=True,
-    pad_val=0,
-    seg_pad_val=255)
+# CLIP's mean/std
+_base_ = ['../../_base_/clip_data_preprocessor.py']
 num_classes = 150
 model = dict(
-    data_preprocessor=data_preprocessor,
+    data_preprocessor={{_base_.data_preprocessor}},
     type='EncoderDecoder',
     backbone=dict(
         type='OpenCLIPResNet',
