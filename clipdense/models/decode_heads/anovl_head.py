@@ -114,8 +114,8 @@ class AnoVLHead(BaseModule):
         for m in self.adapter.modules():
             if isinstance(m, nn.Linear):
                 bound = 1.0 / math.sqrt(m.in_features)
-                m.weight.copy_(torch.empty(m.weight.shape).uniform_(-bound, bound, generator=g))
-                m.bias.copy_(torch.empty(m.bias.shape).uniform_(-bound, bound, generator=g))
+                m.weight.copy_(torch.empty(m.weight.shape, device='cpu').uniform_(-bound, bound, generator=g))
+                m.bias.copy_(torch.empty(m.bias.shape, device='cpu').uniform_(-bound, bound, generator=g))
 
     def init_weights(self):
         if self.adapter is not None:
