@@ -13,7 +13,8 @@ import argparse
 import os.path as osp
 
 from clipdense.engine.launch import (add_common_args, build_runner,
-                                     load_config, setup_from_args)
+                                     load_config, run_and_teardown,
+                                     setup_from_args)
 
 
 def parse_args(argv=None):
@@ -124,7 +125,7 @@ def build_cfg(args):
 def main(argv=None):
     args = parse_args(argv)
     setup_from_args(args)
-    return build_runner(build_cfg(args)).test()
+    return run_and_teardown(lambda: build_runner(build_cfg(args)), 'test')
 
 
 if __name__ == '__main__':
