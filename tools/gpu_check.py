@@ -15,9 +15,10 @@ substring): ``tools/train.py --amp`` for ``--iters`` iterations (one epoch
 for epoch-based configs) when the config trains, ``tools/test.py`` on the
 resulting checkpoint (or on the config's own weights for training-free
 methods), and ``demo/image_demo.py`` on ``demo/demo.png`` for the
-segmentation, anomaly and affordance configs. A step that fails is reported
-with the tail of its output and the check goes on; the exit status is the
-number of failed steps (0 = all passed). Each step's log is kept under
+segmentation, anomaly and affordance configs (ReCo+ first makes its
+pseudo-labels with ``tools/dataset_converters/reco_pseudo_labels.py``). A
+step that fails is reported with the tail of its output and the check goes
+on; the exit status is the number of failed steps (0 = all passed). Each step's log is kept under
 ``<work-dir>/logs/``, and the table is written to ``<work-dir>/gpu_check.md``.
 
 ``--device cpu`` hides CUDA from the steps (``CUDA_VISIBLE_DEVICES=``), so
@@ -193,6 +194,19 @@ def main(argv=None):
         shutil.rmtree(run_dir, ignore_errors=True)
         trains, epoch_based, task, has_test, has_ckpt_hook = plan(config)
         ckpt = None
+        if 'reco-plus' in name:  # trains on ReCo's pseudo-labels: make them
+            cmd = [py, osp.join(ROOT, 'tools', 'dataset_converters',
+                                'reco_pseudo_labels.py'),
+                   osp.join(ROOT, 'configs', 'reco',
+                            'reco_clip-synth-rn_synthetic-128x128.py'),
+                   '--img-dir', 'data/synthetic/flat/img_dir/train',
+                   '--out-dir', 'work_dirs/reco/pseudo_labels/synthetic-flat-train',
+                   '--device', args.device]
+            r = run_step(f'{name}/pseudo-labels', cmd, work, env, args.timeout,
+                         logs)
+            results.append(r)
+            if not r['ok']:
+                continue
         if trains:
             if epoch_based:
                 shrink = ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1']
