@@ -16,7 +16,8 @@ import argparse
 import os.path as osp
 
 from clipdense.engine.launch import (add_common_args, build_runner,
-                                     load_config, setup_from_args)
+                                     load_config, run_and_teardown,
+                                     setup_from_args)
 
 
 def parse_args(argv=None):
@@ -134,14 +135,18 @@ def build_cfg(args):
 def main(argv=None):
     args = parse_args(argv)
     setup_from_args(args)
-    cfg = build_cfg(args)
-    runner = build_runner(cfg)
-    if cfg.get('load_from') and not cfg.get('allow_partial_load', False):
-        # MMEngine loads with strict=False (warnings only): refuse a
-        # checkpoint that does not fit, naming the keys (or a truncated file)
-        from clipdense.engine.strict_load import check_checkpoint_fits
-        check_checkpoint_fits(runner.model, cfg.load_from)
-    return runner.test()
+
+    def build():
+        cfg = build_cfg(args)
+        runner = build_runner(cfg)
+        if cfg.get('load_from') and not cfg.get('allow_partial_load', False):
+            # MMEngine loads with strict=False (warnings only): refuse a
+            # checkpoint that does not fit, naming the keys (or a truncated file)
+            from clipdense.engine.strict_load import check_checkpoint_fits
+            check_checkpoint_fits(runner.model, cfg.load_from)
+        return runner
+
+    return run_and_teardown(build, 'test')
 
 
 if __name__ == '__main__':

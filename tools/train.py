@@ -15,7 +15,8 @@ import os.path as osp
 from mmengine.logging import print_log
 
 from clipdense.engine.launch import (add_common_args, build_runner,
-                                     load_config, setup_from_args)
+                                     load_config, run_and_teardown,
+                                     setup_from_args)
 
 
 def parse_args(argv=None):
@@ -78,7 +79,7 @@ def build_cfg(args):
 def main(argv=None):
     args = parse_args(argv)
     setup_from_args(args)
-    build_runner(build_cfg(args)).train()
+    run_and_teardown(lambda: build_runner(build_cfg(args)), 'train')
 
 
 if __name__ == '__main__':

@@ -90,7 +90,7 @@ def make_inputs(model, batch: int, shape: Sequence[int], device,
     from mmseg.structures import SegDataSample
     h, w = shape
     g = torch.Generator().manual_seed(seed)
-    inputs = torch.randn(batch, 3, h, w, generator=g).to(device)
+    inputs = torch.randn(batch, 3, h, w, generator=g, device='cpu').to(device)
     samples = []
     for _ in range(batch):
         s = SegDataSample()
@@ -159,8 +159,8 @@ def _matmul_fn(size: int, precision: str, device) -> Callable:
     dtype = dict(fp32=torch.float32, bf16=torch.bfloat16,
                  fp16=torch.float16)[precision]
     g = torch.Generator().manual_seed(0)
-    a = torch.randn(size, size, generator=g).to(device=device, dtype=dtype)
-    b = torch.randn(size, size, generator=g).to(device=device, dtype=dtype)
+    a = torch.randn(size, size, generator=g, device='cpu').to(device=device, dtype=dtype)
+    b = torch.randn(size, size, generator=g, device='cpu').to(device=device, dtype=dtype)
     return lambda: a @ b
 
 

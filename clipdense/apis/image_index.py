@@ -308,8 +308,9 @@ class ImageIndex:
         """``(B, 3, S, S)`` normalised tower input for image files."""
         arrs = [resize_center_crop(read_rgb(p), self.image_size) for p in paths]
         x = torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).float() / 255.0
-        mean = torch.tensor(self.mean).view(1, 3, 1, 1)
-        std = torch.tensor(self.std).view(1, 3, 1, 1)
+        # a CPU batch; callers move it to the tower's device
+        mean = torch.tensor(self.mean, device='cpu').view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device='cpu').view(1, 3, 1, 1)
         return (x - mean) / std
 
     @torch.no_grad()
@@ -335,8 +336,8 @@ class ImageIndex:
                     warnings.warn(f'skipping unreadable image {rel}')
             if arrs:
                 x = torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).float() / 255.0
-                x = (x - torch.tensor(self.mean).view(1, 3, 1, 1)) / \
-                    torch.tensor(self.std).view(1, 3, 1, 1)
+                x = (x - torch.tensor(self.mean, device='cpu').view(1, 3, 1, 1)) / \
+                    torch.tensor(self.std, device='cpu').view(1, 3, 1, 1)
                 emb = F.normalize(visual(x.to(dev)).float(), dim=-1)
                 out.append(emb.cpu().numpy())
                 kept.extend(ok)

@@ -19,6 +19,10 @@ Three problems, fixed where they arise rather than by turning safety off:
    the same folder, fsyncs it and renames it over the target.
    :func:`find_resumable_checkpoint` never returns a partial file, even when
    the ``last_checkpoint`` pointer itself was cut short.
+4. ``torch.load`` hands TorchScript archives to ``torch.jit.load``, which
+   runs code stored in the archive. :func:`safe_torch_load` reads such an
+   archive's tensors with :mod:`clipdense.engine.torchscript_archive`
+   instead, which runs nothing.
 """
 import os
 import os.path as osp
@@ -92,6 +96,9 @@ def safe_torch_load(f, map_location=None):
             has been executed.
     """
     install_safe_globals()
+    from .torchscript_archive import is_torchscript_archive
+    if is_torchscript_archive(f):
+        return _load_torchscript_weights(f)
     try:
         return torch.load(f, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
@@ -112,6 +119,31 @@ def safe_torch_load(f, map_location=None):
             f'of your own), set {TRUST_ENV}=1 or pass --trust-checkpoint '
             '(tools/train.py, tools/test.py, demo/image_demo.py, '
             'tools/model_converters/mm2openclip.py).') from None
+
+
+def _load_torchscript_weights(f):
+    """A TorchScript archive given where a checkpoint was expected: its
+    state dict, read without running the archive's code (full
+    ``torch.jit.load`` only when the safe reader refuses and
+    ``CLIPDENSE_TRUST_CHECKPOINTS`` is set)."""
+    from .torchscript_archive import (UnsafeTorchScriptError,
+                                      read_torchscript_state_dict)
+    name = f if isinstance(f, (str, os.PathLike)) else '<stream>'
+    try:
+        return read_torchscript_state_dict(f)
+    except UnsafeTorchScriptError as err:
+        if not trust_checkpoints_enabled():
+            raise UnsafeTorchScriptError(
+                f'Refusing the TorchScript archive {err}. If you trust this '
+                f'file, set {TRUST_ENV}=1 or pass --trust-checkpoint '
+                '(torch.jit.load then runs its code).') from None
+    warnings.warn(f'{TRUST_ENV} is set: loading the TorchScript archive '
+                  f'{name} with torch.jit.load, which runs its code.')
+    if hasattr(f, 'seek'):
+        f.seek(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', FutureWarning)
+        return torch.jit.load(f, map_location='cpu').state_dict()
 
 
 def load_from_local_safe(filename, map_location=None):

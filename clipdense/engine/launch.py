@@ -97,3 +97,43 @@ def run_main(main, argv=None) -> None:
         print(f'error: {msg}', file=sys.stderr)
         sys.exit(2)
     sys.exit(status if isinstance(status, int) else 0)
+
+
+def run_and_teardown(build, action: str):
+    """Build a runner with ``build()``, call its ``action`` (``'train'`` or
+    ``'test'``) and end the run cleanly whatever happens: dataloader
+    workers joined, then the process group destroyed (after a barrier when
+    the run succeeded), so that no rank dies at interpreter exit with
+    ``terminate called without an active exception`` from threads of a
+    process group or of worker pools still alive."""
+    runner = None
+    ok = False
+    try:
+        runner = build()
+        result = getattr(runner, action)()
+        ok = True
+        return result
+    finally:
+        teardown(runner, synchronize=ok)
+
+
+def teardown(runner=None, synchronize: bool = True) -> None:
+    """Join ``runner``'s dataloader workers and destroy the default process
+    group if one is initialised (see :func:`run_and_teardown`)."""
+    if runner is not None:
+        for attr in ('_train_loop', '_val_loop', '_test_loop'):
+            loop = getattr(runner, attr, None)
+            loader = getattr(loop, 'dataloader', None)
+            iterator = getattr(loader, '_iterator', None)
+            shutdown = getattr(iterator, '_shutdown_workers', None)
+            if shutdown is not None:
+                shutdown()
+                loader._iterator = None
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    try:
+        if synchronize:  # every rank is done with its collectives
+            dist.barrier()
+    finally:
+        dist.destroy_process_group()

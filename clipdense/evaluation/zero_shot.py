@@ -36,8 +36,8 @@ def preprocess(paths: Sequence[str], size: int) -> torch.Tensor:
         img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
         out.append(img[..., ::-1].astype(np.float32) / 255.)
     x = torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2)
-    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    mean = torch.tensor(CLIP_MEAN, device='cpu').view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD, device='cpu').view(1, 3, 1, 1)
     return (x - mean) / std
 
 
@@ -47,12 +47,14 @@ def zero_shot_classification(arch: str,
                              labels_file: str,
                              data_root: str,
                              templates: Sequence[str] = ('a photo of a {}.', ),
-                             batch_size: int = 64) -> float:
+                             batch_size: int = 64,
+                             device='cpu') -> float:
     """Top-1 accuracy on a JSON-lines file of ``{"image", "label", "class"}``.
 
     The class list is read from the file (``class`` by ``label``). With
     several templates, a class embedding is the renormalised mean of its
-    normalised sentence embeddings (CLIP's prompt ensembling).
+    normalised sentence embeddings (CLIP's prompt ensembling). The model
+    runs on ``device``; images, tokens and labels are moved there.
     """
     if isinstance(templates, str):
         templates = (templates, )
@@ -64,10 +66,12 @@ def zero_shot_classification(arch: str,
     for r in rows:
         names[int(r['label'])] = r['class']
     classes = [names[i] for i in sorted(names)]
-    model = load_open_clip(arch, weights)
+    device = torch.device(device)
+    model = load_open_clip(arch, weights).to(device)
     tokenizer = open_clip.get_tokenizer(arch)
     sent = model.encode_text(
-        tokenizer([t.format(c) for c in classes for t in templates]),
+        tokenizer([t.format(c) for c in classes
+                   for t in templates]).to(device),
         normalize=True).view(len(classes), len(templates), -1)
     text = torch.nn.functional.normalize(sent.mean(1), dim=-1)
     size = model.visual.image_size
@@ -76,9 +80,9 @@ def zero_shot_classification(arch: str,
     for i in range(0, len(rows), batch_size):
         chunk = rows[i:i + batch_size]
         x = preprocess([osp.join(data_root, r['image']) for r in chunk], size)
-        img = model.encode_image(x, normalize=True)
+        img = model.encode_image(x.to(device), normalize=True)
         pred = (img @ text.t()).argmax(1)
         labels = torch.tensor([sorted(names).index(int(r['label']))
-                               for r in chunk])
+                               for r in chunk], device=device)
         correct += int((pred == labels).sum())
     return correct / len(rows)

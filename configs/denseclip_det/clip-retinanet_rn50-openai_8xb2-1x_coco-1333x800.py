@@ -1,6 +1,6 @@
 # CLIP RN50 RetinaNet baseline, COCO 1x (paper: 36.9 box AP).
 _base_ = [
     './_base_/clip_retinanet_rn50.py', 'mmdet::_base_/datasets/coco_detection.py',
-    './_base_/coco_1x_adamw.py', 'mmdet::_base_/default_runtime.py'
+    './_base_/coco_1x_adamw.py', '../_base_/default_runtime_det.py'
 ]
 optim_wrapper = dict(optimizer=dict(lr=1e-4))

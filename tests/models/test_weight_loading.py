@@ -71,7 +71,7 @@ def test_safetensors_file(tmp_path):
 
 def test_openai_torchscript_archive_sets_quick_gelu(tmp_path):
     """An OpenAI-style TorchScript archive (weights trained with QuickGELU):
-    loaded through torch.jit.load, and QuickGELU is switched on."""
+    read without running TorchScript, and QuickGELU is switched on."""
     model = make_clip(VIT16, force_quick_gelu=True)
     x = torch.randn(1, 3, 64, 64)
     tokens = open_clip.get_tokenizer(VIT16)(['a cat'])

@@ -43,7 +43,8 @@ class TimmViTPatchTokens(BaseModule):
                 raise FileNotFoundError(
                     f'{model_name} weights not found: {pretrained} (download the '
                     'checkpoint and give its local path as pretrained=)')
-            sd = torch.load(pretrained, map_location='cpu', weights_only=True)
+            from clipdense.engine.checkpoint import safe_torch_load
+            sd = safe_torch_load(pretrained, map_location='cpu')
             for key in ('model', 'state_dict'):
                 if isinstance(sd, dict) and key in sd:
                     sd = sd[key]

@@ -143,9 +143,9 @@ class AnoVLHead(BaseModule):
         for m in self.adapter.modules():
             if isinstance(m, nn.Linear):
                 bound = math.sqrt(3.0) * gain / math.sqrt(m.in_features)
-                m.weight.copy_(torch.empty(m.weight.shape).uniform_(-bound, bound, generator=g))
+                m.weight.copy_(torch.empty(m.weight.shape, device='cpu').uniform_(-bound, bound, generator=g))
                 bound = 1.0 / math.sqrt(m.in_features)
-                m.bias.copy_(torch.empty(m.bias.shape).uniform_(-bound, bound, generator=g))
+                m.bias.copy_(torch.empty(m.bias.shape, device='cpu').uniform_(-bound, bound, generator=g))
 
     def reset_tta_state(self):
         """Forget the per-class optimisers and the run's random stream

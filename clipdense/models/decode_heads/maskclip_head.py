@@ -326,7 +326,7 @@ class MaskCLIPHead(BaseDecodeHead):
             weak = prob.flatten(2).amax(dim=-1) < self.pd_thresh  # (B, K)
             # keep at least the best class of each image
             best = prob.flatten(2).amax(dim=-1).argmax(dim=1)
-            weak[torch.arange(B), best] = False
+            weak[torch.arange(B, device=weak.device), best] = False
             logits = logits.masked_fill(weak[:, :, None, None], -1e4)
         prob = logits.softmax(dim=1)
         if self.ks_thresh > 0 and keys is not None:

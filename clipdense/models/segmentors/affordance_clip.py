@@ -268,7 +268,8 @@ class AffordanceCLIP(BaseSegmentor):
             t = [t] if isinstance(t, str) else list(t)
             texts += t
             index += [i] * len(t)
-        return texts, torch.tensor(index, dtype=torch.long)
+        # on the CPU like the metadata it comes from; moved where it is used
+        return texts, torch.tensor(index, dtype=torch.long, device='cpu')
 
     # ------------------------------------------------------------------
     # image
@@ -375,7 +376,7 @@ class AffordanceCLIP(BaseSegmentor):
         prompts = _check_prompts(prompts)
         B, K = inputs.shape[0], len(prompts)
         text = self.encode_prompts(prompts).repeat(B, 1)
-        index = torch.arange(B).repeat_interleave(K)
+        index = torch.arange(B, device=inputs.device).repeat_interleave(K)
         maps = self._maps(inputs, text, index, source)
         maps = F.interpolate(maps, size=inputs.shape[-2:], mode='bilinear',
                              align_corners=self.align_corners)

@@ -11,7 +11,13 @@
 * a local open_clip checkpoint (``.pt``/``.pth``/``.bin``; a plain state
   dict, or one under ``'state_dict'``, ``'module.'`` prefixes stripped),
 * an OpenAI CLIP TorchScript archive (``RN50.pt``, ``ViT-B-16.pt`` ...),
-  opened with ``torch.jit.load`` on the CPU and reduced to its state dict,
+  reduced to its state dict WITHOUT running TorchScript
+  (:func:`clipdense.engine.torchscript_archive.read_torchscript_state_dict`:
+  the module tree through an allow-listed unpickler, tensors straight from
+  the zip's ``data/`` records). An archive that cannot be read that way is
+  refused; ``trust_torchscript=True`` (or ``CLIPDENSE_TRUST_CHECKPOINTS=1``,
+  ``--trust-checkpoint``) opens it with ``torch.jit.load`` instead, which
+  runs the archive's code: only for files you trust.
 * a ``.safetensors`` file.
 
 Pickled files are read with ``torch.load(..., weights_only=True)``, so a file
@@ -27,7 +33,6 @@ import os
 import socket
 import threading
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 from urllib.parse import urlparse
@@ -258,20 +263,43 @@ def resolve_pretrained(arch: str, pretrained: str, *,
     return WeightSource(path=target, pretrained=tag, tag_cfg=cfg)
 
 
-def _is_torchscript_archive(path: str) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as zf:
-        return any(n.endswith('/constants.pkl') or n == 'constants.pkl'
-                   for n in zf.namelist())
+def _read_torchscript(path: str, trust_torchscript: Optional[bool]):
+    """State dict of a TorchScript archive; runs none of its code unless
+    the caller trusts the file and the safe reader cannot read it."""
+    from clipdense.engine.checkpoint import TRUST_ENV, trust_checkpoints_enabled
+    from clipdense.engine.torchscript_archive import (UnsafeTorchScriptError,
+                                                      read_torchscript_state_dict)
+    try:
+        return read_torchscript_state_dict(path)
+    except UnsafeTorchScriptError as e:
+        trusted = trust_checkpoints_enabled() if trust_torchscript is None \
+            else bool(trust_torchscript)
+        if not trusted:
+            raise UnsafeTorchScriptError(
+                f'Refusing the TorchScript archive {e}. A genuine OpenAI CLIP '
+                'file reads without this; it may have been tampered with. If '
+                'you trust it, pass trust_torchscript=True, set '
+                f'{TRUST_ENV}=1 or give --trust-checkpoint to the tools '
+                '(torch.jit.load then runs its code).') from None
+        warnings.warn(f'{path}: loading a TorchScript archive with '
+                      'torch.jit.load, which runs code from the file '
+                      '(trusted by request).')
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', FutureWarning)  # jit deprecation notice
+            return torch.jit.load(path, map_location='cpu').state_dict()
 
 
-def load_weight_file(path: str) -> Tuple[Dict[str, torch.Tensor], bool]:
-    """Read a weight file into a flat CPU state dict.
+def load_weight_file(path: str, *, trust_torchscript: Optional[bool] = None
+                     ) -> Tuple[Dict[str, torch.Tensor], bool]:
+    """Read a weight file into a flat CPU state dict. Nothing from the
+    file is run.
 
     Args:
         path (str): ``.safetensors``, TorchScript archive, or a pickled
             state dict (optionally under ``'state_dict'``).
+        trust_torchscript (bool, optional): open a TorchScript archive that
+            the safe reader refuses with ``torch.jit.load`` (runs its code).
+            ``None`` follows ``CLIPDENSE_TRUST_CHECKPOINTS``.
 
     Returns:
         tuple[dict, bool]: the state dict and whether the file was an
@@ -280,18 +308,17 @@ def load_weight_file(path: str) -> Tuple[Dict[str, torch.Tensor], bool]:
     Raises:
         ValueError: the file holds no state dict, or ``torch.load`` with
             ``weights_only=True`` refused it.
+        UnsafeTorchScriptError: a TorchScript archive that cannot be read
+            without running its code, and ``trust_torchscript`` is off.
     """
+    from clipdense.engine.torchscript_archive import is_torchscript_archive
     path = os.path.expanduser(str(path))
     is_openai = False
     if path.endswith('.safetensors'):
         from safetensors.torch import load_file
         ckpt = load_file(path, device='cpu')
-    elif _is_torchscript_archive(path):
-        # TorchScript archives cannot be read with weights_only; jit.load
-        # restores modules, not arbitrary Python objects.
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', FutureWarning)  # jit deprecation notice
-            ckpt = torch.jit.load(path, map_location='cpu').state_dict()
+    elif is_torchscript_archive(path):
+        ckpt = _read_torchscript(path, trust_torchscript)
         is_openai = True
     else:
         try:

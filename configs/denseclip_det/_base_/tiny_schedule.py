@@ -4,7 +4,7 @@
 # gradient clipping at 5, since the heads start from scratch and train for
 # minutes (at DenseCLIP's lr 1e-4-2e-4 and clipping at 0.1 nothing is
 # detected after a few epochs).
-_base_ = ['mmdet::_base_/default_runtime.py']
+_base_ = ['../../_base_/default_runtime_det.py']
 max_epochs = 6
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs,
                  val_interval=1)
@@ -26,5 +26,6 @@ optim_wrapper = dict(
     clip_grad=dict(max_norm=5.0, norm_type=2))
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=-1))
+    checkpoint=dict(type='clipdense.CheckpointHook', interval=1,
+                    max_keep_ckpts=-1))
 randomness = dict(seed=0)
