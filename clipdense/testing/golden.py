@@ -15,13 +15,13 @@ def _scale(name: str, t: torch.Tensor) -> torch.Tensor:
     if t.ndim <= 1:
         if name.endswith('weight') and any(n in name for n in ('ln', 'norm', 'bn')):
             return None  # a norm's gain: 1 + 0.1 r
-        return torch.tensor(0.02)
+        return torch.tensor(0.02, device='cpu')
     if name.endswith(('token_embedding.weight', 'positional_embedding',
                       'class_embedding')):
-        return torch.tensor(0.1)
+        return torch.tensor(0.1, device='cpu')
     if name in ('visual.proj', 'text_projection'):
-        return torch.tensor(1.0 / math.sqrt(t.shape[0]))
-    return torch.tensor(1.0 / math.sqrt(max(1, t[0].numel())))
+        return torch.tensor(1.0 / math.sqrt(t.shape[0]), device='cpu')
+    return torch.tensor(1.0 / math.sqrt(max(1, t[0].numel())), device='cpu')
 
 
 @torch.no_grad()
@@ -40,9 +40,9 @@ def seeded_state_dict(names_shapes, seed: int = 0) -> dict:
     g = torch.Generator().manual_seed(int(seed))
     out = {}
     for name, shape in sorted(names_shapes):
-        r = torch.randn(tuple(shape), generator=g)
+        r = torch.randn(tuple(shape), generator=g, device='cpu')
         if name.endswith('logit_scale'):
-            out[name] = torch.full(tuple(shape), math.log(1 / 0.07))
+            out[name] = torch.full(tuple(shape), math.log(1 / 0.07), device='cpu')
             continue
         s = _scale(name, r)
         out[name] = 1.0 + 0.1 * r if s is None else r * s

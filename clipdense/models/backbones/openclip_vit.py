@@ -331,7 +331,8 @@ class OpenCLIPViT(OpenCLIPVisualBase):
             self._drop_hooks = []
             if drop_path_rate:
                 blocks = v.transformer.resblocks
-                rates = torch.linspace(0, float(drop_path_rate), len(blocks)).tolist()
+                rates = torch.linspace(0, float(drop_path_rate), len(blocks),
+                                       device='cpu').tolist()
                 for blk, rate in zip(blocks, rates):
                     if rate > 0:
                         for ls in (blk.ls_1, blk.ls_2):

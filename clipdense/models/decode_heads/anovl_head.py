@@ -219,7 +219,7 @@ class AnoVLHead(BaseModule):
                 p.requires_grad_(True)
             for _ in range(int(cfg['steps'])):
                 # drawn on the CPU (as torch.normal(0, std, shape) there)
-                noise = torch.empty(x.shape).normal_(0.0, float(cfg['noise_std']), generator=g)
+                noise = torch.empty(x.shape, device='cpu').normal_(0.0, float(cfg['noise_std']), generator=g)
                 noisy = x + noise.to(x.device)
                 pr = self.probs(self.adapter(torch.cat([x, noisy]), bank), t)
                 clean, dirty = pr[:n], pr[n:]

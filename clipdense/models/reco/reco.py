@@ -409,7 +409,7 @@ class ReCo(BaseSegmentor):
         if lut is not None:
             # the authors' COCO-Stuff-27: argmax over the fine classes, then
             # each fine class's coarse class
-            lut = torch.tensor(lut, dtype=torch.long)
+            lut = torch.tensor(lut, dtype=torch.long, device=inputs.device)
             for r in results:
                 pred = r.pred_sem_seg.data
                 r.pred_sem_seg.data = lut.to(pred.device)[pred.long()].to(pred.dtype)
