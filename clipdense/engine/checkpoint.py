@@ -235,13 +235,15 @@ def find_resumable_checkpoint(work_dir) -> Optional[str]:
 
 
 def remove_stale_temporaries(work_dir) -> int:
-    """Delete ``.<name>.*.tmp`` files left by a process killed mid-save.
-    Call only when no other process writes to ``work_dir``."""
+    """Delete ``.<name>.*.tmp`` files left by a process killed mid-save:
+    of checkpoints (``.iter_3.pth.*.tmp``) and of the ``last_checkpoint``
+    pointer, which :class:`CheckpointHook` also writes atomically. Call only
+    when no other process writes to ``work_dir``."""
     removed = 0
     if osp.isdir(work_dir):
         for name in os.listdir(work_dir):
             if name.startswith('.') and name.endswith('.tmp') and \
-                    '.pth.' in name:
+                    ('.pth.' in name or name.startswith('.last_checkpoint.')):
                 os.unlink(osp.join(work_dir, name))
                 removed += 1
     return removed

@@ -192,3 +192,13 @@ def test_find_resumable_checkpoint_skips_partial_files(tmp_path):
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_2.pth'))
     assert find_resumable_checkpoint(str(tmp_path)) == str(tmp_path /
                                                           'iter_2.pth')
+
+
+def test_remove_stale_temporaries_of_checkpoints_and_pointer(tmp_path):
+    from clipdense.engine.checkpoint import remove_stale_temporaries
+    left = ['.iter_3.pth.a1b2.tmp', '.last_checkpoint.qqp6vwvy.tmp']
+    kept = ['iter_3.pth', 'last_checkpoint', '.notes.tmp', 'x.tmp']
+    for name in left + kept:
+        (tmp_path / name).write_bytes(b'x')
+    assert remove_stale_temporaries(str(tmp_path)) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
