@@ -54,11 +54,43 @@ def test_log_table_command_and_results(tmp_path, capsys):
         assert (d / 'r.json').read_text() == json.dumps({'a': 2, 'b': 1}, indent=1)
 
 
+BENCH_SCRIPTS = ('affordance', 'anomaly', 'denseclip', 'denseclip_det', 'maskclip', 'ovseg',
+                 'reco', 'vltseg')
+
+
 def test_bench_scripts_use_the_harness():
-    """No script keeps its own logger, hasher or direct Runner.from_cfg
-    (bench_maskclip.py and bench_anomaly.py are converted separately)."""
-    for name in ('affordance', 'denseclip', 'denseclip_det', 'ovseg', 'reco', 'vltseg'):
+    """No script keeps its own logger, hasher or direct Runner.from_cfg."""
+    for name in BENCH_SCRIPTS:
         src = open(osp.join(ROOT, f'tools/analysis_tools/bench_{name}.py')).read()
         assert 'clipdense.engine.bench_harness import' in src, name
         assert 'Runner.from_cfg' not in src and 'def log(' not in src, name
         assert 'hashlib' not in src, name
+
+
+def test_bench_scripts_do_not_shadow_the_harness():
+    """A script's own function named like a harness function it imports
+    replaces the import: its call to the harness then calls itself (a
+    ``write_results(args, ...)`` that crashed at the end of a long run)."""
+    import ast
+    for name in BENCH_SCRIPTS:
+        tree = ast.parse(open(osp.join(ROOT, f'tools/analysis_tools/bench_{name}.py')).read())
+        imported = {a.asname or a.name for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom) and node.module
+                    and node.module.endswith('bench_harness') for a in node.names}
+        defined = {node.name for node in tree.body
+                   if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+        assert not imported & defined, (name, imported & defined)
+
+
+def test_bench_maskclip_runs_the_shipped_model():
+    """Issue 23: the MaskCLIP benchmark runs the shipped config through the
+    test loop; it has no forward pass, sliding window or attention pool of
+    its own."""
+    import ast
+    src = open(osp.join(ROOT, 'tools/analysis_tools/bench_maskclip.py')).read()
+    assert 'configs/maskclip/maskclip_clip-synth-rn_synthetic-128x128.py' in src
+    assert 'build_runner(cfg)' in src and 'runner.test()' in src
+    used = {n.attr for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Attribute)}
+    copied = {'attnpool', 'k_proj', 'interpolate', 'refine', 'einsum',
+              'data_preprocessor'} & used
+    assert not copied, copied

@@ -29,7 +29,8 @@ import os.path as osp
 import sys
 import time
 
-from clipdense.engine.bench_harness import build_runner, make_log, repo_root, write_results
+from clipdense.engine.bench_harness import build_runner, make_log, repo_root
+from clipdense.engine.bench_harness import write_results as write_files
 ROOT = repo_root(__file__)
 CONFIG = osp.join(ROOT, 'configs/affordanceclip/'
                   'affordanceclip_clip-synth-rn_1xb16-1k_synthetic-refer-128x128.py')
@@ -265,7 +266,7 @@ def write_results(args, cfg, results, refer, info):
               'drink with, ...): a head whose maps follow the action text scores worse '
               'there than with the right action.', '']
     out = args.out
-    write_results(out + '.md', '\n'.join(lines), out + '.json', dict(
+    write_files(out + '.md', '\n'.join(lines), out + '.json', dict(
         command=cmd, config=osp.relpath(CONFIG, ROOT), info=info,
         referring_val_iou=refer, agd=results), indent=2)
     print('\n'.join(lines))

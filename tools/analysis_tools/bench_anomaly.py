@@ -8,17 +8,22 @@ test-time adaptation as a ratio to the training-free forward.
 Writes ``<out>.md`` and ``<out>.json`` (the command on top of the table).
 The world and the tiny CLIP come from the quickstart caches
 (``data/synthetic``, ``work_dirs/quickstart/tiny_clip.pt``); nothing is
-regenerated when they exist. Each config is evaluated through MMEngine's
-test loop (``Runner.test``), exactly as ``tools/test.py CONFIG none``.
+regenerated when they exist. Each row is a shipped config (the tiny CLIP's
+path and the data root overridden), built through the tools' launcher and
+evaluated by MMEngine's test loop (``Runner.test``), exactly as
+``tools/test.py CONFIG none``.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import sys
 import time
 
-from clipdense.apis import synthetic_pipeline as sp
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
+from clipdense.apis import synthetic_pipeline as sp  # noqa: E402
+from clipdense.engine.bench_harness import (build_runner, command_line, make_log,  # noqa: E402
+                                            md_table, write_results)
 
 CONFIGS = [
     ('CLIP baseline (q-k patch tokens, plain prompts)',
@@ -33,10 +38,12 @@ CONFIGS = [
 TABLE_METRICS = ('pixel_auroc', 'aupro', 'image_auroc', 'pixel_ap', 'pixel_f1_max',
                  'image_ap', 'image_f1_max')
 
+log = make_log('bench_anomaly')
+
 
 def load_cfg(path, args, weights):
     from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(sp.ROOT, path))
+    cfg = Config.fromfile(osp.join(ROOT, path))
     cfg.work_dir = osp.join(args.bench_dir, osp.splitext(osp.basename(path))[0])
     cfg.load_from = None
     cfg.test_dataloader.dataset.data_root = osp.join(args.data_root, 'mvtec')
@@ -52,9 +59,8 @@ def load_cfg(path, args, weights):
 
 
 def evaluate(path, args, weights):
-    from mmengine.runner import Runner
     cfg = load_cfg(path, args, weights)
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     t0 = time.perf_counter()
     metrics = runner.test()
     return dict(metrics), time.perf_counter() - t0, len(runner.test_dataloader.dataset)
@@ -116,10 +122,10 @@ def fmt(v):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--out', default=osp.join(sp.ROOT, 'results', 'anomaly_synthetic'))
-    parser.add_argument('--data-root', default=osp.join(sp.ROOT, 'data', 'synthetic'))
-    parser.add_argument('--work-dir', default=osp.join(sp.ROOT, 'work_dirs', 'quickstart'))
-    parser.add_argument('--bench-dir', default=osp.join(sp.ROOT, 'work_dirs', 'anovl', 'bench'))
+    parser.add_argument('--out', default=osp.join(ROOT, 'results', 'anomaly_synthetic'))
+    parser.add_argument('--data-root', default=osp.join(ROOT, 'data', 'synthetic'))
+    parser.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs', 'quickstart'))
+    parser.add_argument('--bench-dir', default=osp.join(ROOT, 'work_dirs', 'anovl', 'bench'))
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--timing-images', type=int, default=8)
     parser.add_argument('--timing-repeats', type=int, default=3)
@@ -130,8 +136,9 @@ def main(argv=None):
     register_all_modules(init_default_scope=False)
     stamp = osp.join(args.work_dir, 'tiny_clip', 'done.json')
     if not osp.isfile(stamp):
-        print(f'error: the tiny CLIP is not trained yet ({stamp} missing); run '
-              '`make quickstart` (or tools/quickstart.py) first', file=sys.stderr)
+        make_log('bench_anomaly', stderr=True)(
+            f'error: the tiny CLIP is not trained yet ({stamp} missing); run '
+            '`make quickstart` (or tools/quickstart.py) first')
         return 2
     world = sp.step_world(args)  # cached: returns at once
     weights = sp.step_clip(args, world)  # cached
@@ -141,16 +148,13 @@ def main(argv=None):
         metrics, secs, n = evaluate(path, args, weights)
         rows.append(dict(method=name, config=path, seconds=secs, images=n,
                          metrics={k: v for k, v in metrics.items()}))
-        print(f'{name}: ' + ', '.join(f'{m} {fmt(metrics.get(m))}' for m in TABLE_METRICS),
-              flush=True)
+        log(f'{name}: ' + ', '.join(f'{m} {fmt(metrics.get(m))}' for m in TABLE_METRICS))
     cost = tta_cost(args, weights, args.timing_images, args.timing_repeats)
-    print(f"TTA cost per image: training-free {cost['tfa_s_per_image'] * 1e3:.1f} ms, "
-          f"with TTA {cost['tta_s_per_image'] * 1e3:.1f} ms -> ratio {cost['ratio']:.2f}x "
-          f"({cost['steps']} adapter steps; adaptation alone "
-          f"{cost['adapt_s_per_image'] * 1e3:.1f} ms)", flush=True)
-
-    cmd = 'python tools/analysis_tools/bench_anomaly.py ' + ' '.join(
-        sys.argv[1:] if argv is None else argv)
+    log(f"TTA cost per image: training-free {cost['tfa_s_per_image'] * 1e3:.1f} ms, "
+        f"with TTA {cost['tta_s_per_image'] * 1e3:.1f} ms -> ratio {cost['ratio']:.2f}x "
+        f"({cost['steps']} adapter steps; adaptation alone "
+        f"{cost['adapt_s_per_image'] * 1e3:.1f} ms)")
+    cmd = command_line('bench_anomaly.py', argv)
     cats = sorted({k.split('/')[0] for r in rows for k in r['metrics'] if '/' in k})
     lines = [
         '# Zero-shot anomaly localisation on the synthetic world\n',
@@ -166,14 +170,12 @@ def main(argv=None):
         'that the pipelines run end to end through the MMEngine test loop and the metrics, '
         'not how AnoVL or WinCLIP compare with real CLIP weights (see configs/anovl/'
         'README.md for the papers\' numbers). "s (eval)" is wall time of the whole test '
-        f'run on a shared machine (load average {os.getloadavg()[0]:.1f} at the end).\n',
-        '| method | pixel AUROC | AUPRO (FPR<=0.3) | image AUROC | pixel AP | pixel F1-max '
-        '| image AP | image F1-max | s (eval) | config |',
-        '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
-    for r in rows:
-        m = r['metrics']
-        lines.append(f"| {r['method']} | " + ' | '.join(fmt(m.get(k)) for k in TABLE_METRICS)
-                     + f" | {r['seconds']:.1f} | `{r['config']}` |")
+        f'run on a shared machine (load average {os.getloadavg()[0]:.1f} at the end).\n']
+    lines += md_table(
+        ['method', 'pixel AUROC', 'AUPRO (FPR<=0.3)', 'image AUROC', 'pixel AP',
+         'pixel F1-max', 'image AP', 'image F1-max', 's (eval)', 'config'],
+        [[r['method']] + [fmt(r['metrics'].get(k)) for k in TABLE_METRICS]
+         + [f"{r['seconds']:.1f}", f"`{r['config']}`"] for r in rows])
     lines += [
         '',
         '## Cost of test-time adaptation',
@@ -181,22 +183,17 @@ def main(argv=None):
         f"Batch 1, {cost['images']} images, best of {cost['repeats']} interleaved repeats, "
         'same process, 1 thread:',
         '',
-        '| forward | ms / image |',
-        '| --- | --- |',
-        f"| training-free (22 views) | {cost['tfa_s_per_image'] * 1e3:.1f} |",
-        f"| training-free + TTA ({cost['steps']} AdamW steps) | "
-        f"{cost['tta_s_per_image'] * 1e3:.1f} |",
-        f"| of which adaptation (median) | {cost['adapt_s_per_image'] * 1e3:.1f} |",
-        '',
-        f"Ratio TTA / training-free: **{cost['ratio']:.2f}x**.",
-        '']
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    with open(args.out + '.md', 'w') as f:
-        f.write('\n'.join(lines))
-    with open(args.out + '.json', 'w') as f:
-        json.dump(dict(command=cmd.strip(), rows=rows, tta_cost=cost), f, indent=1)
+    ]
+    lines += md_table(['forward', 'ms / image'], [
+        ['training-free (22 views)', f"{cost['tfa_s_per_image'] * 1e3:.1f}"],
+        [f"training-free + TTA ({cost['steps']} AdamW steps)",
+         f"{cost['tta_s_per_image'] * 1e3:.1f}"],
+        ['of which adaptation (median)', f"{cost['adapt_s_per_image'] * 1e3:.1f}"]])
+    lines += ['', f"Ratio TTA / training-free: **{cost['ratio']:.2f}x**.", '']
+    write_results(args.out + '.md', '\n'.join(lines), args.out + '.json',
+                  dict(command=cmd.strip(), rows=rows, tta_cost=cost), indent=1)
     print('\n'.join(lines))
-    print(f'wrote {args.out}.md and {args.out}.json')
+    log(f'wrote {args.out}.md and {args.out}.json')
     return 0
 
 

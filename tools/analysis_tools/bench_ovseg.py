@@ -29,7 +29,8 @@ import time
 import numpy as np
 
 from clipdense.apis import synthetic_pipeline as sp
-from clipdense.engine.bench_harness import build_runner, cache_key, make_log, write_results
+from clipdense.engine.bench_harness import build_runner, cache_key, make_log
+from clipdense.engine.bench_harness import write_results as write_files
 
 CONFIG = osp.join(sp.ROOT, 'configs/ovseg/'
                   'ovseg_clip-synth-rn_1xb4-400_synthetic-seen-128x128.py')
@@ -326,11 +327,11 @@ def write_results(args, cmd, rows, mined, timing, spec):
               'Times (1 thread): ' + ', '.join(
                   f'{k} {v:.0f}s' for k, v in timing.items() if v is not None) + '.', '']
     md = '\n'.join(lines)
-    write_results(osp.join(args.results, 'ovseg_synthetic.md'), md,
-                  osp.join(args.results, 'ovseg_synthetic.json'), dict(
-                      command=cmd, rows=rows, mining=mined, timing=timing,
-                      lam=args.lam, proposal_iters=args.proposal_iters),
-                  indent=2, sort_keys=True)
+    write_files(osp.join(args.results, 'ovseg_synthetic.md'), md,
+                osp.join(args.results, 'ovseg_synthetic.json'), dict(
+                    command=cmd, rows=rows, mining=mined, timing=timing,
+                    lam=args.lam, proposal_iters=args.proposal_iters),
+                indent=2, sort_keys=True)
     print('\n' + md, flush=True)
 
 

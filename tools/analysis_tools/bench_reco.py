@@ -25,7 +25,7 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 from clipdense.engine.bench_harness import (build_runner, command_line, make_log, md_table,
-                                            write_results)
+                                            write_results as write_files)
 MASKCLIP_CFG = 'configs/maskclip/maskclip_clip-synth-rn_synthetic-128x128.py'
 RECO_CFG = 'configs/reco/reco_clip-synth-rn_synthetic-128x128.py'
 RECO_PLUS_CFG = 'configs/reco/reco-plus_deeplabv3plus_clip-synth-rn_1xb8-300_synthetic-flat-128x128.py'
@@ -276,10 +276,10 @@ def write_results(args, rows, extra, wall, threads, command=None):
         'the concept, from the pool\'s ground truth, for reporting only): '
         + ', '.join(f'{k} {v:.1f}' for k, v in sorted(prec.items())) + '.', '',
     ]
-    write_results(osp.join(args.results, 'reco_synthetic.md'), '\n'.join(md),
-                  osp.join(args.results, 'reco_synthetic.json'),
-                  dict(command=command, rows=rows, extra=extra, wall_seconds=wall,
-                       threads=threads), indent=2, sort_keys=True, default=str)
+    write_files(osp.join(args.results, 'reco_synthetic.md'), '\n'.join(md),
+                osp.join(args.results, 'reco_synthetic.json'),
+                dict(command=command, rows=rows, extra=extra, wall_seconds=wall,
+                     threads=threads), indent=2, sort_keys=True, default=str)
     print('\n'.join(md), flush=True)
 
 
