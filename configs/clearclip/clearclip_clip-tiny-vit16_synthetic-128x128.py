@@ -13,6 +13,15 @@ _base_ = ['../maskclip/maskclip_clip-synth-rn_synthetic-128x128.py']
 custom_imports = dict(imports=['clipdense.testing.tiny_archs'], allow_failed_imports=False)
 clip_arch = 'clipdense-tiny-vit16'
 clip_weights = None
+# the images at their own size (MaskCLIP's synthetic config doubles them for
+# the tiny CLIP ResNet's 4x4 C5 map; this ViT has its own window below)
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
 model = dict(
     data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(
