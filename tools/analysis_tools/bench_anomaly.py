@@ -94,9 +94,9 @@ def tta_cost(args, weights, n_images, repeats):
     head = models['tta'].head
     orig = head.adapt
 
-    def timed(tokens, text):
+    def timed(*a, **kw):
         t = time.perf_counter()
-        out = orig(tokens, text)
+        out = orig(*a, **kw)
         adapt_time.append(time.perf_counter() - t)
         return out
     head.adapt = timed

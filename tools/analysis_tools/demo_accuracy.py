@@ -15,9 +15,10 @@ one of three vocabularies:
 * **present + 2 others** - those plus two classes that are not in the image
   (seeded), so the model must also reject names.
 
-Reported: accuracy on thing pixels (objects) and on all labelled pixels, at
-the config's input size (x1) and with the image upscaled x2 before the demo
-(the tiny CLIP's C5 map is 4x4 at 128 px). Ground truth is used only to
+Reported: accuracy on thing pixels (objects) and on all labelled pixels,
+with the images as they are (x1; the config itself doubles them before the
+CLIP, whose C5 map is 4x4 at 128 px) and upscaled x2 by the user before the
+demo (x4 into the CLIP). Ground truth is used only to
 pick the vocabularies and to score. ``tests/apis/test_image_demo.py`` runs
 the third protocol through the demo's command line on 16 val images.
 """
@@ -95,8 +96,10 @@ def main(argv=None):
              f'{len(names)} flat `{args.split}` images, '
              '`configs/maskclip/maskclip_clip-synth-rn_synthetic-128x128.py` as '
              'shipped (no pixel labels); the vocabulary protocols are defined in '
-             'the script\'s docstring. Pixel accuracy, %.', '',
-             '| vocabulary | input scale | thing pixels | all labelled pixels |',
+             'the script\'s docstring. Pixel accuracy, %. "image scale": the '
+             'image given to the demo (x1: as it is; the config doubles it before '
+             'the CLIP).', '',
+             '| vocabulary | image scale | thing pixels | all labelled pixels |',
              '| --- | --- | --- | --- |']
     for r in rows:
         lines.append(f'| {r["vocabulary"]} | x{r["scale"]} | '
