@@ -94,3 +94,28 @@ def test_demo_anomaly_task(anomaly_world, tmp_path, capsys):
     assert demo.main([plain, CONFIG, '--task', 'anomaly', '--class-name', 'pill',
                       '--out-file', out] + opts) == 0
     assert "class 'pill'" in capsys.readouterr().out
+
+
+def test_bench_anomaly_tta_cost(anomaly_world, tmp_path, monkeypatch):
+    """bench_anomaly.py's timing of AnoVL's test-time adaptation wraps the
+    shipped head's ``adapt`` (whatever its arguments) and times every image."""
+    import argparse
+    world, weights = anomaly_world
+    spec = importlib.util.spec_from_file_location(
+        'cd_bench_anomaly', osp.join(ROOT, 'tools/analysis_tools/bench_anomaly.py'))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    load = bench.load_cfg
+
+    def tiny(path, args, w):
+        cfg = load(path, args, w)
+        cfg.model.backbone.arch = 'clipdense-tiny-rn'
+        enc = cfg.model.head.text_encoder if 'head' in cfg.model else cfg.model.text_encoder
+        enc.arch = 'clipdense-tiny-rn'
+        return cfg
+    monkeypatch.setattr(bench, 'load_cfg', tiny)
+    args = argparse.Namespace(data_root=world, bench_dir=str(tmp_path))
+    cost = bench.tta_cost(args, weights, n_images=2, repeats=1)
+    assert cost['images'] == 2 and cost['steps'] > 0
+    assert cost['tfa_s_per_image'] > 0 and cost['tta_s_per_image'] > 0
+    assert cost['adapt_s_per_image'] is not None and cost['adapt_s_per_image'] > 0
