@@ -311,7 +311,7 @@ def test_huge_image_slides_with_bounded_input(image):
     assert model.test_cfg['mode'] == 'whole'  # restored
     sizes.clear()
     whole = inference_model(model, big, whole_max_pixels=None)
-    assert sizes == [(256, 320)]
+    assert sizes == [(512, 640)]  # one whole input: the config doubles the image
     assert whole.seg_logits.data.shape == res.seg_logits.data.shape
     hook.remove()
     with pytest.raises(ValueError, match='megapixels'):
