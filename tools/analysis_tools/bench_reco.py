@@ -267,8 +267,11 @@ def write_results(args, rows, extra, wall, threads, command=None):
         'eliminated progressively, dense CRF) or was fixed beforehand. ReCo+ uses its last '
         'checkpoint; its pseudo-labels are made with the CRF, as the authors\'. The '
         'MaskCLIP config (another issue\'s) phrases the classes as the captions do '
-        '(\'under the sky\', ...), a phrasing its author chose on the train split\'s labels; '
-        'ReCo uses the plain names (a row below gives ReCo with that phrasing).', '',
+        '(\'under the sky\', ...) and doubles the input, a phrasing and scale chosen on the '
+        'train split\'s labels (results/maskclip_synthetic.md); ReCo uses the plain names '
+        '(a row below gives ReCo with that phrasing).', '',
+        'Rerun with the tiny CLIP that a fresh `make quickstart` trains; the earlier table '
+        'came from an older tiny CLIP that a fresh clone does not reproduce.', '',
         '\n'.join(lines), '',
         f"ReCo's pseudo-labels of the 200 training images score {pl.get('train_mIoU_vs_gt', float('nan')):.2f} "
         f"mIoU against their ground truth (read only for this line).", '',
