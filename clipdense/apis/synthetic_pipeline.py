@@ -52,7 +52,7 @@ def cached(stamp, key):
 
 
 def write_stamp(stamp, key, **info):
-    from clipdense.engine.checkpoint import atomic_write_bytes
+    from clipdense.fileio import atomic_write_bytes
     atomic_write_bytes(stamp, json.dumps(dict(key=key, **info)).encode())
 
 
@@ -74,7 +74,7 @@ def step_clip(args, world):
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    from clipdense.engine.checkpoint import atomic_write_bytes
+    from clipdense.fileio import atomic_write_bytes
     from clipdense.models.pretraining import export_open_clip_state_dict
 
     work_dir = osp.join(args.work_dir, 'tiny_clip')
@@ -268,7 +268,7 @@ def main(argv=None):
 
     table = format_table(results, spec.SOURCE_STYLE, zs)
     wall = time.perf_counter() - t0
-    from clipdense.engine.checkpoint import atomic_write_bytes
+    from clipdense.fileio import atomic_write_bytes
     os.makedirs(args.results, exist_ok=True)
     cmd = 'make quickstart  # python tools/quickstart.py ' + ' '.join(
         sys.argv[1:] if argv is None else argv)

@@ -355,7 +355,7 @@ def _authors_checkpoint(tmp_path, name, model, head_prefixes):
 
 @pytest.mark.parametrize('name', ['seg_rn.safetensors', 'seg_vit.safetensors'])
 def test_golden_converter_segmentation(tmp_path, name):
-    from clipdense.engine.checkpoint import safe_torch_load
+    from clipdense.fileio import safe_torch_load
     _, _, meta = load_fixture(name)
     reference = build_segmentor(meta)
     src, golden, meta = _authors_checkpoint(tmp_path, name, reference,
@@ -369,7 +369,7 @@ def test_golden_converter_segmentation(tmp_path, name):
 
 
 def test_golden_converter_detection(tmp_path):
-    from clipdense.engine.checkpoint import safe_torch_load
+    from clipdense.fileio import safe_torch_load
     _, _, meta = load_fixture('det_rn.safetensors')
     reference = build_retina(meta)
     src, golden, meta = _authors_checkpoint(tmp_path, 'det_rn.safetensors', reference,

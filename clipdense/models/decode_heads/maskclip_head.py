@@ -7,49 +7,8 @@ import torch.nn.functional as F
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 
 from clipdense.registry import MODELS
+from ..open_vocab import check_vocabulary_context  # noqa: F401 (its old home)
 from ..text_encoders.openclip_text_base import parse_vocabulary
-
-
-def check_vocabulary_context(encoder, names: Sequence[str],
-                             synonyms: Optional[Sequence[Sequence[str]]] = None):
-    """Refuse class names that do not fit in the text encoder's context.
-
-    A CLIP text tower reads at most ``context_length`` tokens (77 for
-    OpenAI/LAION CLIPs) including its start and end tokens; a longer text is
-    cut. A class *name* that alone does not fit cannot be encoded
-    meaningfully, so it is an error (a prompt template that pushes a fitting
-    name over the limit only warns, in the text encoder). Encoders without
-    an open_clip ``SimpleTokenizer`` are not checked.
-
-    Args:
-        encoder: a text encoder with ``tokenizer`` and ``context_length``.
-        names (Sequence[str]): the vocabulary entries.
-        synonyms (Sequence[Sequence[str]], optional): the synonyms of each
-            entry (from ``parse_vocabulary``); default: the entries.
-
-    Raises:
-        ValueError: naming the entry, its token count and the context.
-    """
-    tokenizer = getattr(encoder, 'tokenizer', None)
-    ctx = getattr(encoder, 'context_length', None)
-    try:
-        from open_clip.tokenizer import SimpleTokenizer
-    except ImportError:  # pragma: no cover
-        return
-    if ctx is None or not isinstance(tokenizer, SimpleTokenizer):
-        return
-    if synonyms is None:
-        synonyms = [(n, ) for n in names]
-    for i, (entry, syn) in enumerate(zip(names, synonyms)):
-        for s in syn:
-            n = len(tokenizer.encode(s))
-            if n + 2 > ctx:
-                shown = s if len(s) <= 60 else s[:57] + '...'
-                raise ValueError(
-                    f'class #{i} {shown!r} is {n} tokens long; with the start and '
-                    f'end tokens it needs {n + 2}, more than the text context of '
-                    f'{ctx} tokens of this CLIP. Use a shorter class name (a few '
-                    'words; put alternatives as synonyms, not as one long text)')
 
 
 @MODELS.register_module()
