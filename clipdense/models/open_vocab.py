@@ -8,9 +8,14 @@ open-vocabulary protocol"). This module finds it
 class count to the segmentor (:func:`apply_vocabulary`), which is what
 ``inference_model(..., vocabulary=...)``, ``demo/image_demo.py`` and
 :class:`~clipdense.engine.DatasetVocabularyHook` do.
-"""
-from typing import Optional, Sequence
 
+:class:`OpenVocabMixin` is that module's vocabulary side, written once:
+checking the names, building the text encoder from a config or a module,
+the cached text embeddings, the class count and ``set_vocabulary``.
+"""
+from typing import NamedTuple, Optional, Sequence, Tuple, Union
+
+import torch
 import torch.nn as nn
 
 
@@ -56,6 +61,144 @@ def check_vocabulary_context(encoder, names: Sequence[str],
                     'words; put alternatives as synonyms, not as one long text)')
 
 
+class ParsedVocabulary(NamedTuple):
+    """A checked vocabulary: the entries as given, the stripped names and
+    the synonyms of each (``'sofa, couch'`` -> ``('sofa', 'couch')``)."""
+    vocabulary: Tuple[str, ...]
+    names: Tuple[str, ...]
+    synonyms: Tuple[Tuple[str, ...], ...]
+
+
+def build_text_encoder(text_encoder: Union[dict, nn.Module]) -> nn.Module:
+    """A text encoder from a config dict (built in ``MODELS``) or a module
+    (used as is).
+
+    Raises:
+        TypeError: anything else.
+    """
+    if isinstance(text_encoder, nn.Module):
+        return text_encoder
+    if isinstance(text_encoder, dict):
+        from clipdense.registry import MODELS
+        return MODELS.build(text_encoder)
+    raise TypeError('text_encoder must be a config dict or a module, '
+                    f'got {type(text_encoder).__name__}')
+
+
+def check_vocabulary(vocabulary: Sequence[str],
+                     encoder: Optional[nn.Module] = None) -> ParsedVocabulary:
+    """Parse ``vocabulary`` (a list of names, no empty or repeated name) and
+    refuse a name longer than ``encoder``'s text context."""
+    from .text_encoders.openclip_text_base import parse_vocabulary
+    names, synonyms = parse_vocabulary(vocabulary)
+    if encoder is not None:
+        check_vocabulary_context(encoder, names, synonyms)
+    return ParsedVocabulary(tuple(vocabulary), names, synonyms)
+
+
+def check_num_classes(num_classes: Optional[int], parsed: ParsedVocabulary) -> int:
+    """``num_classes`` when it matches the vocabulary, else its length.
+
+    Raises:
+        ValueError: ``num_classes`` given and different.
+    """
+    k = len(parsed.names)
+    if num_classes is not None and int(num_classes) != k:
+        raise ValueError(
+            f'num_classes={num_classes} but the vocabulary has {k} classes '
+            f'({list(parsed.vocabulary)}); num_classes must equal the vocabulary '
+            'length (or be left out)')
+    return k
+
+
+class OpenVocabMixin:
+    """The vocabulary of an open-vocabulary module, in one place.
+
+    Owns the class names (checked once per change), the text encoder
+    (built from a config or given as a module), the text embeddings of the
+    vocabulary (the text encoder's :class:`TextEmbeddingCache`: a vocabulary
+    seen before does not run the text tower again) and the class count
+    (``num_classes`` and ``out_channels`` follow the vocabulary).
+
+    Use: before ``super().__init__`` (nothing may be set on an
+    ``nn.Module`` yet) call :meth:`resolve_vocabulary`; after it
+    :meth:`adopt_vocabulary`. Subclasses refine :meth:`check_new_vocabulary`
+    (extra rules, e.g. MaskCLIP's ``bg_index``) and :meth:`on_vocabulary`
+    (state that depends on the classes, e.g. ReCo's fine-to-coarse map).
+    """
+
+    vocabulary: Tuple[str, ...]
+
+    def resolve_vocabulary(self, text_encoder: Union[dict, nn.Module],
+                           vocabulary: Optional[Sequence[str]] = None,
+                           num_classes: Optional[int] = None):
+        """Build the text encoder and check the vocabulary (default: the
+        text encoder's ``vocabulary``) and ``num_classes``.
+
+        Returns:
+            tuple: ``(encoder, ParsedVocabulary)``.
+
+        Raises:
+            ValueError: no vocabulary, a bad one, or ``num_classes`` not
+                its length.
+        """
+        encoder = build_text_encoder(text_encoder)
+        if vocabulary is None:
+            vocabulary = getattr(encoder, 'vocabulary', None)
+        if vocabulary is None:
+            raise ValueError(f'{type(self).__name__} needs a vocabulary: give '
+                             '`vocabulary=[...]` to the head or to its text encoder')
+        parsed = check_vocabulary(vocabulary, encoder)
+        check_num_classes(num_classes, parsed)
+        return encoder, parsed
+
+    def adopt_vocabulary(self, encoder: nn.Module, parsed: ParsedVocabulary) -> None:
+        """Keep ``encoder`` and the checked vocabulary (after
+        ``nn.Module.__init__``)."""
+        self.text_encoder = encoder
+        self._set_parsed(parsed)
+
+    def _set_parsed(self, parsed: ParsedVocabulary) -> None:
+        self._parsed_vocabulary = parsed
+        self.vocabulary = parsed.vocabulary
+        self.num_classes = self.out_channels = len(parsed.names)
+
+    def check_new_vocabulary(self, parsed: ParsedVocabulary) -> None:
+        """Extra rules for a new vocabulary; raise ``ValueError``."""
+
+    def on_vocabulary(self, parsed: ParsedVocabulary) -> None:
+        """Called after the vocabulary changed."""
+
+    def set_vocabulary(self, vocabulary: Sequence[str]) -> None:
+        """Use new class names (the open-vocabulary protocol of
+        :mod:`clipdense.apis.inference`): checked once, encoded at once (so
+        that a bad name fails here; cached per vocabulary), never touching
+        the image side; ``num_classes`` and ``out_channels`` follow.
+
+        Raises:
+            ValueError: empty vocabulary, empty or repeated names, a name
+                longer than the text context, or a rule of the subclass.
+        """
+        parsed = check_vocabulary(vocabulary, self.text_encoder)
+        self.check_new_vocabulary(parsed)
+        self.encode_vocabulary(parsed)
+        self._set_parsed(parsed)
+        self.on_vocabulary(parsed)
+
+    def encode_vocabulary(self, parsed: Optional[ParsedVocabulary] = None) -> torch.Tensor:
+        """``(K, D)`` L2-normalised text embeddings of ``parsed`` (default:
+        the current vocabulary), from the text encoder's cache."""
+        parsed = self._parsed_vocabulary if parsed is None else parsed
+        encode = getattr(self.text_encoder, 'encode_names', None)
+        if encode is not None:  # already parsed: do not check the names again
+            return encode(parsed.names, parsed.synonyms)
+        return self.text_encoder(parsed.vocabulary)
+
+    def class_embeddings(self) -> torch.Tensor:
+        """``(K, D)`` L2-normalised text embeddings of the vocabulary."""
+        return self.encode_vocabulary()
+
+
 def find_vocabulary_module(model: nn.Module, required: bool = True) -> Optional[nn.Module]:
     """The open-vocabulary module of ``model``: the model itself, its
     ``decode_head``, or the first sub-module with ``set_vocabulary``.
@@ -93,14 +236,13 @@ def sync_class_count(model: nn.Module, head: nn.Module) -> None:
 
 def apply_vocabulary(model: nn.Module, vocabulary: Sequence[str]) -> nn.Module:
     """Give ``model`` the class names ``vocabulary``: find its
-    open-vocabulary module, call its ``set_vocabulary`` (which checks the
-    names) and copy the class count to the segmentor. Returns that module."""
-    from .text_encoders.openclip_text_base import parse_vocabulary
+    open-vocabulary module, call its ``set_vocabulary`` (an
+    :class:`OpenVocabMixin` checks the names there, once) and copy the class
+    count to the segmentor. Returns that module."""
     head = find_vocabulary_module(model)
-    synonyms = parse_vocabulary(vocabulary)[1]  # empty / repeated names
-    encoder = getattr(head, 'text_encoder', None)
-    if encoder is not None:
-        check_vocabulary_context(encoder, list(vocabulary), synonyms)
+    if not isinstance(head, OpenVocabMixin):
+        # a module of its own making: check the names here as the mixin would
+        check_vocabulary(vocabulary, getattr(head, 'text_encoder', None))
     head.set_vocabulary(vocabulary)
     sync_class_count(model, head)
     return head
