@@ -131,9 +131,10 @@ class OpenVocabMixin:
 
     def resolve_vocabulary(self, text_encoder: Union[dict, nn.Module],
                            vocabulary: Optional[Sequence[str]] = None,
-                           num_classes: Optional[int] = None):
+                           num_classes: Optional[int] = None, *,
+                           fallback: Optional[Sequence[str]] = None):
         """Build the text encoder and check the vocabulary (default: the
-        text encoder's ``vocabulary``) and ``num_classes``.
+        text encoder's ``vocabulary``, else ``fallback``) and ``num_classes``.
 
         Returns:
             tuple: ``(encoder, ParsedVocabulary)``.
@@ -144,7 +145,7 @@ class OpenVocabMixin:
         """
         encoder = build_text_encoder(text_encoder)
         if vocabulary is None:
-            vocabulary = getattr(encoder, 'vocabulary', None)
+            vocabulary = getattr(encoder, 'vocabulary', None) or fallback
         if vocabulary is None:
             raise ValueError(f'{type(self).__name__} needs a vocabulary: give '
                              '`vocabulary=[...]` to the head or to its text encoder')
@@ -162,6 +163,11 @@ class OpenVocabMixin:
         self._parsed_vocabulary = parsed
         self.vocabulary = parsed.vocabulary
         self.num_classes = self.out_channels = len(parsed.names)
+
+    @property
+    def vocabulary_names(self) -> Tuple[str, ...]:
+        """The stripped class names of the vocabulary (checked once)."""
+        return self._parsed_vocabulary.names
 
     def check_new_vocabulary(self, parsed: ParsedVocabulary) -> None:
         """Extra rules for a new vocabulary; raise ``ValueError``."""

@@ -54,8 +54,8 @@ def with_prototypes(model, img, masks, monkeypatch):
         protos[name] = torch.nn.functional.normalize(
             value[:, torch.from_numpy(cells)].mean(1), dim=0)
     enc = model.decode_head.text_encoder
-    monkeypatch.setattr(enc, 'forward', lambda vocabulary=None, templates=None:
-                        torch.stack([protos[n] for n in vocabulary]))
+    monkeypatch.setattr(enc, 'encode_names', lambda names, synonyms, templates=None:
+                        torch.stack([protos[n] for n in names]))
 
 
 def test_one_class_vocabulary_is_segmented_against_background(model, monkeypatch):

@@ -309,7 +309,7 @@ def test_golden_detection_path_and_aux_loss():
     with torch.no_grad():
         _, score = det.extract_feat_and_score(img)
         *_, joint = det.backbone(img)
-        det._text_cache = None
+        det._text_cache.clear()
         text = det.text_embeddings().expand(img.shape[0], -1, -1)
         diff = det.context_decoder(text, torch.cat(
             [joint['global'][:, None], joint['dense'].flatten(2).transpose(1, 2)], 1))

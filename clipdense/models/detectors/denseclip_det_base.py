@@ -92,8 +92,8 @@ class DenseCLIPDetMixin:
             raise ValueError(
                 f'{name}: no vocabulary; set `vocabulary` (the dataset\'s class '
                 'names, in label order) on the detector or the text encoder')
-        from ..text_encoders.openclip_text_base import parse_vocabulary
-        self.vocabulary = tuple(parse_vocabulary(vocabulary)[0])
+        from ..open_vocab import check_vocabulary
+        self.vocabulary = check_vocabulary(vocabulary, self.text_encoder).names
         if tau <= 0:
             raise ValueError(f'tau must be > 0, got {tau}')
         self.tau = float(tau)
@@ -117,7 +117,8 @@ class DenseCLIPDetMixin:
             torch.empty(1, self.num_contexts, enc.token_embed_dim))
         trunc_normal_(self.contexts, std=context_init_std)
         self.gamma = nn.Parameter(torch.full((enc.embed_dim, ), float(gamma_init)))
-        self._text_cache = None
+        from ..utils.text_cache import TextEmbeddingCache
+        self._text_cache = TextEmbeddingCache(1)
 
     # ------------------------------------------------------------------
     def _check_backbone(self):
@@ -172,15 +173,15 @@ class DenseCLIPDetMixin:
         """
         te = self.text_encoder
         ctx = self.contexts
-        if torch.is_grad_enabled() and (ctx.requires_grad or any(
-                p.requires_grad for p in te.tower_parameters())):
-            self._text_cache = None
-            return te(self.vocabulary, context=ctx)
+        trainable = torch.is_grad_enabled() and (ctx.requires_grad or any(
+            p.requires_grad for p in te.tower_parameters()))
+        if trainable:
+            self._text_cache.clear()
         key = (self.vocabulary, te.weights_key(),
                (ctx.data_ptr(), ctx._version, ctx.device, ctx.dtype))
-        if self._text_cache is None or self._text_cache[0] != key:
-            self._text_cache = (key, te(self.vocabulary, context=ctx))
-        return self._text_cache[1]
+        # the same cache as the segmentor's: computed under no_grad, a copy returned
+        return self._text_cache.get(key, lambda: te(self.vocabulary, context=ctx),
+                                    trainable=trainable)
 
     def score_map(self, global_embed: torch.Tensor,
                   dense_embed: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,6 @@ import torch.nn.functional as F
 from mmseg.models.segmentors.base import BaseSegmentor
 
 from clipdense.registry import MODELS
-from ..text_encoders.openclip_text_base import parse_vocabulary
 from .cosegmentation import (context_weights, reference_embedding,
                              reference_scores, text_attention)
 from .crf import DenseCRF
@@ -354,7 +353,7 @@ class ReCo(BaseSegmentor):
         """``(K, C)`` reference embeddings of the vocabulary (built for
         concepts not seen before, cached otherwise)."""
         head = self.decode_head
-        names = parse_vocabulary(head.vocabulary)[0]
+        names = head.vocabulary_names
         ctx = {}
         if head.context_elimination:
             for c in head.context_concepts:

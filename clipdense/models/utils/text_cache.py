@@ -22,12 +22,13 @@ class TextEmbeddingCache:
     to the cache.
 
     Args:
-        max_size (int): entries kept; the least recently used go first.
+        max_size (int): entries kept; the least recently used go first
+            (0: nothing is kept between calls).
     """
 
     def __init__(self, max_size: int = 8):
-        if int(max_size) < 1:
-            raise ValueError(f'max_size must be >= 1, got {max_size}')
+        if int(max_size) < 0:
+            raise ValueError(f'max_size must be >= 0, got {max_size}')
         self.max_size = int(max_size)
         self._store: 'OrderedDict[Hashable, torch.Tensor]' = OrderedDict()
 
@@ -47,10 +48,17 @@ class TextEmbeddingCache:
         self._store.move_to_end(key)
         return self._store[key]
 
-    def put(self, key, value: torch.Tensor) -> None:
-        """Store a detached copy of ``value``; drop the oldest entries."""
+    def put(self, key, value: torch.Tensor, trim: bool = True) -> None:
+        """Store a detached copy of ``value``; drop the oldest entries
+        (``trim=False``: later, by :meth:`trim`, e.g. after a batch larger
+        than the cache has been read back)."""
         self._store[key] = value.detach().clone()
         self._store.move_to_end(key)
+        if trim:
+            self.trim()
+
+    def trim(self) -> None:
+        """Drop the least recently used entries above ``max_size``."""
         while len(self._store) > self.max_size:
             self._store.popitem(last=False)
 
