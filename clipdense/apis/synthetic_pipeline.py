@@ -126,17 +126,24 @@ def seg_cfg(args, clip_weights):
     for dl in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[dl].dataset.data_root = args.data_root
     if args.iters is not None:
-        cfg.train_cfg.max_iters = args.iters
+        shorten_schedule(cfg, args.iters)
         cfg.train_cfg.val_interval = args.iters
-        cfg.default_hooks.checkpoint.interval = args.iters
-        kept = []
-        for sch in cfg.param_scheduler:
-            if sch.get('begin', 0) >= args.iters:
-                continue
-            sch['end'] = min(sch.get('end', args.iters), args.iters)
-            kept.append(sch)
-        cfg.param_scheduler = kept
     return cfg
+
+
+def shorten_schedule(cfg, iters: int) -> None:
+    """Train ``cfg`` for ``iters`` iterations: ``max_iters``, the checkpoint
+    interval, and the parameter schedulers cut at ``iters`` (those starting
+    later are dropped)."""
+    cfg.train_cfg.max_iters = iters
+    cfg.default_hooks.checkpoint.interval = iters
+    kept = []
+    for sch in cfg.param_scheduler:
+        if sch.get('begin', 0) >= iters:
+            continue
+        sch['end'] = min(sch.get('end', iters), iters)
+        kept.append(sch)
+    cfg.param_scheduler = kept
 
 
 def step_seg(args, clip_weights):

@@ -62,12 +62,34 @@ class DenseCLIPDetMixin:
 
     At inference (no grad) the text embeddings, which do not depend on the
     image, are computed once per vocabulary and weights, not per image.
+
+    The DenseCLIP arguments of both detectors (keywords, passed on to
+    :meth:`_init_denseclip`):
+
+    Args:
+        text_encoder (dict): ``clipdense.OpenCLIPContextTextEncoder``
+            (``num_contexts`` left at 0: the detector owns the contexts).
+        context_decoder (dict): ``clipdense.ContextDecoder``; its
+            dimensions default to the joint-space dimension D.
+        vocabulary (Sequence[str], optional): class names in label order
+            (default: the text encoder's).
+        num_contexts (int): learnable context tokens (DenseCLIP: 8).
+        context_init_std (float): std of their truncated-normal init
+            (0.02; the authors' code: torch's default 1.0).
+        tau (float): temperature of the score map (0.07).
+        gamma_init (float): initial per-channel residual scale (1e-4).
+        seg_loss (bool): add ``loss_aux_seg`` (the authors' configs: True).
+        seg_loss_weight (float): its weight.
+        seg_target_rounding (str): ``'cover'`` or ``'truncate'`` (the
+            authors'); how boxes become cells of the loss's target.
     """
 
     def _init_denseclip(self, text_encoder: dict, context_decoder: dict, *,
-                        vocabulary: Optional[Sequence[str]], num_contexts: int,
-                        context_init_std: float, tau: float, gamma_init: float,
-                        seg_loss: bool, seg_loss_weight: float, head_classes: dict,
+                        head_classes: dict,
+                        vocabulary: Optional[Sequence[str]] = None,
+                        num_contexts: int = 8, context_init_std: float = 0.02,
+                        tau: float = 0.07, gamma_init: float = 1e-4,
+                        seg_loss: bool = False, seg_loss_weight: float = 1.0,
                         seg_target_rounding: str = 'cover'):
         name = type(self).__name__
         self._check_backbone()

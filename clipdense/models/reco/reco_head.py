@@ -11,6 +11,12 @@ from ..decode_heads.training_free_head import TrainingFreeHead
 from ..text_encoders.openclip_text_base import parse_vocabulary
 from .cosegmentation import COLUMN_SLICINGS
 
+#: fine-to-coarse tables a config may name (ReCoHead's ``fine_to_coarse``):
+#: name -> (module, function returning the table)
+FINE_TO_COARSE_TABLES = {
+    'cocostuff27': ('clipdense.datasets.coco_stuff27', 'fine171_to_coarse27'),
+}
+
 # ReCo's context concepts (configs/reco_*.yaml of the authors' code)
 RECO_CONTEXT_CONCEPTS = ('tree', 'sky', 'building', 'road', 'person')
 
@@ -59,8 +65,11 @@ class ReCoHead(TrainingFreeHead):
             without tree and sky; ...). ``False`` (clipdense's reading of
             the paper's Sec. 3.3): every context reference with language
             guidance only.
-        fine_to_coarse (Sequence[int], optional): one output class per
-            vocabulary entry; the prediction is the output class of the
+        fine_to_coarse (Sequence[int] | str, optional): one output class per
+            vocabulary entry, or the name of a table of
+            :data:`FINE_TO_COARSE_TABLES` (``'cocostuff27'``: COCO-Stuff's
+            171 classes to the 27 coarse ones,
+            :func:`~clipdense.datasets.coco_stuff27.fine171_to_coarse27`); the prediction is the output class of the
             pixel's best vocabulary entry (argmax first, then the map), as
             the authors evaluate COCO-Stuff-27 (171 fine names, 27 coarse
             classes). ``seg_logits`` keep one channel per vocabulary entry.
@@ -113,6 +122,14 @@ class ReCoHead(TrainingFreeHead):
     def _check_map(fine_to_coarse, n):
         if fine_to_coarse is None:
             return None
+        if isinstance(fine_to_coarse, str):
+            if fine_to_coarse not in FINE_TO_COARSE_TABLES:
+                raise ValueError(f'unknown fine_to_coarse table {fine_to_coarse!r}; give '
+                                 f'one of {sorted(FINE_TO_COARSE_TABLES)} or a list of '
+                                 'output class ids, one per vocabulary entry')
+            import importlib
+            module, fn = FINE_TO_COARSE_TABLES[fine_to_coarse]
+            fine_to_coarse = getattr(importlib.import_module(module), fn)()
         m = [int(c) for c in fine_to_coarse]
         if len(m) != n:
             raise ValueError(f'fine_to_coarse has {len(m)} entries but the vocabulary has '
