@@ -31,10 +31,14 @@ implements
   longer than its context are then refused before anything runs.
 
 The model's predictions (``pred_sem_seg``) must index the vocabulary, and
-``seg_logits`` must have one channel per class. :class:`MaskCLIPHead` is
-the reference implementation; DenseCLIP, OVSeg and ReCo heads plug in the
-same way (a model with a fixed class list simply has no such module and
-refuses a ``vocabulary=`` argument with a ``TypeError``).
+``seg_logits`` must have one channel per class. The protocol is written
+once: :class:`~clipdense.models.open_vocab.OpenVocabMixin` (the vocabulary,
+checked once per change, the text encoder and its cache, the class count)
+and, for training-free heads,
+:class:`~clipdense.models.decode_heads.training_free_head.TrainingFreeHead`
+(MaskCLIP, ClearCLIP, SCLIP, ReCo); OVSeg's head uses the mixin, DenseCLIP
+plugs in the same way (a model with a fixed class list simply has no such
+module and refuses a ``vocabulary=`` argument with a ``TypeError``).
 """
 import copy
 import os.path as osp
