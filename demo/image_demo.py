@@ -455,7 +455,7 @@ def main(argv=None):
         print(f'error: {e}', file=sys.stderr)
         return 2
     except Exception as e:  # noqa: BLE001
-        from clipdense.engine.checkpoint import UnsafeCheckpointError
+        from clipdense.fileio import UnsafeCheckpointError
         if not isinstance(e, UnsafeCheckpointError) or \
                 os.environ.get('CLIPDENSE_DEBUG', '').strip() not in ('', '0'):
             raise

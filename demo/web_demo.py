@@ -197,7 +197,7 @@ class WebDemo:
         return choice, model
 
     def _image(self, image):
-        from clipdense.apis import load_image
+        from clipdense.fileio import load_image
         if image is None or (isinstance(image, str) and not image.strip()):
             raise PageError('no image: upload an image or pick an example')
         try:

@@ -26,7 +26,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 import torch
 from mmengine.config import Config
 
-from clipdense.apis.precision import autocast_context
+from clipdense.engine.precision import autocast_context
 
 
 def weights_off(node):

@@ -31,10 +31,14 @@ implements
   longer than its context are then refused before anything runs.
 
 The model's predictions (``pred_sem_seg``) must index the vocabulary, and
-``seg_logits`` must have one channel per class. :class:`MaskCLIPHead` is
-the reference implementation; DenseCLIP, OVSeg and ReCo heads plug in the
-same way (a model with a fixed class list simply has no such module and
-refuses a ``vocabulary=`` argument with a ``TypeError``).
+``seg_logits`` must have one channel per class. The protocol is written
+once: :class:`~clipdense.models.open_vocab.OpenVocabMixin` (the vocabulary,
+checked once per change, the text encoder and its cache, the class count)
+and, for training-free heads,
+:class:`~clipdense.models.decode_heads.training_free_head.TrainingFreeHead`
+(MaskCLIP, ClearCLIP, SCLIP, ReCo); OVSeg's head uses the mixin, DenseCLIP
+plugs in the same way (a model with a fixed class list simply has no such
+module and refuses a ``vocabulary=`` argument with a ``TypeError``).
 """
 import copy
 import os.path as osp
@@ -46,7 +50,8 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 
-ImageType = Union[str, np.ndarray]
+from clipdense.fileio.image import (ImageType, check_image_pixels,  # noqa: F401
+                                    decode_image_file, image_file_size, load_image)
 
 #: Images larger than this (pixels, after the test pipeline) are segmented
 #: with a sliding window when the config says ``mode='whole'``, so that
@@ -205,27 +210,10 @@ def make_palette(n: int) -> List[List[int]]:
 
 
 def vocabulary_module(model, required=True):
-    """The open-vocabulary module of ``model`` (see the module docstring):
-    the model itself, its ``decode_head``, or the first sub-module with
-    ``set_vocabulary``."""
-    def ok(m):
-        return m is not None and callable(getattr(m, 'set_vocabulary', None))
-    if ok(model):
-        return model
-    head = getattr(model, 'decode_head', None)
-    if ok(head):
-        return head
-    for m in model.modules():
-        if m is not model and ok(m):
-            return m
-    if required:
-        raise TypeError(f'{type(model).__name__} has no open-vocabulary module '
-                        '(nothing with set_vocabulary()); a fixed-class model '
-                        'cannot take a vocabulary')
-    return None
-
-
-_vocabulary_module = vocabulary_module  # old private name
+    """The open-vocabulary module of ``model`` (see the module docstring and
+    :func:`clipdense.models.open_vocab.find_vocabulary_module`)."""
+    from clipdense.models.open_vocab import find_vocabulary_module
+    return find_vocabulary_module(model, required)
 
 
 def set_model_vocabulary(model, vocabulary: Sequence[str]) -> None:
@@ -251,20 +239,8 @@ def set_model_vocabulary(model, vocabulary: Sequence[str]) -> None:
     if isinstance(vocabulary, str):
         raise TypeError('vocabulary must be a list of class names, not one string '
                         f'({vocabulary!r}); split it first')
-    from clipdense.models.decode_heads.maskclip_head import check_vocabulary_context
-    from clipdense.models.text_encoders.openclip_text_base import parse_vocabulary
-    names = one_class_vocabulary(list(vocabulary))
-    synonyms = parse_vocabulary(names)[1]  # empty / repeated names
-    head = vocabulary_module(model)
-    encoder = getattr(head, 'text_encoder', None)
-    if encoder is not None:
-        check_vocabulary_context(encoder, names, synonyms)
-    head.set_vocabulary(names)
-    if head is getattr(model, 'decode_head', None):
-        # EncoderDecoder copies these at build time (slide inference uses them)
-        for attr in ('num_classes', 'out_channels'):
-            if hasattr(model, attr) and hasattr(head, attr):
-                setattr(model, attr, getattr(head, attr))
+    from clipdense.models.open_vocab import apply_vocabulary
+    head = apply_vocabulary(model, one_class_vocabulary(list(vocabulary)))
     meta = dict(getattr(model, 'dataset_meta', None) or {})
     meta['classes'] = tuple(head.vocabulary)
     if len(meta.get('palette', ())) < len(meta['classes']):
@@ -285,108 +261,6 @@ def one_class_vocabulary(names: List[str]) -> List[str]:
             'segmented against; name the thing(s) to find, e.g. '
             "['cat'] (segmented as cat vs background) or ['cat', 'background']")
     return names + [ONE_CLASS_BACKGROUND]
-
-
-def image_file_size(path: str) -> Optional[tuple]:
-    """``(width, height)`` of an image file from its header (PIL opens
-    files lazily: no pixel is decoded), or None when PIL cannot read the
-    header (the decoder then decides)."""
-    from PIL import Image
-    saved = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None  # the caller's limit applies, not PIL's
-    try:
-        with Image.open(path) as im:
-            return tuple(int(v) for v in im.size)
-    except Exception:  # noqa: BLE001  (not an image PIL knows)
-        return None
-    finally:
-        Image.MAX_IMAGE_PIXELS = saved
-
-
-def check_image_pixels(path: str, max_pixels: Optional[int],
-                       limit_name: str = 'max_pixels') -> None:
-    """Refuse an image file above ``max_pixels`` from its header, before
-    decoding it (a 400-megapixel PNG can be 1 MB on disk and several GB
-    decoded).
-
-    Raises:
-        ValueError: the image is larger, naming its size, the limit and how
-            to raise it (``limit_name``).
-    """
-    if max_pixels is None:
-        return
-    size = image_file_size(path)
-    if size is not None and size[0] * size[1] > max_pixels:
-        w, h = size
-        raise ValueError(
-            f'{path} is {w}x{h} ({w * h / 1e6:.1f} megapixels, read from its '
-            f'header; nothing decoded), above the limit of '
-            f'{max_pixels / 1e6:.1f} megapixels ({limit_name}). Downscale the '
-            f'image, or raise {limit_name} if you have the memory (the class '
-            'scores of every pixel are kept)')
-
-
-def decode_image_file(path: str) -> Optional[np.ndarray]:
-    """Decode an image file as mmseg's ``LoadImageFromFile`` does (OpenCV,
-    EXIF orientation applied: the same ``cv2.imdecode`` code path as its
-    ``flag='color'``), but keeping 16-bit depth and grayscale (converted by
-    :func:`load_image`). None when OpenCV cannot decode it. The one image
-    reader of ``inference_model`` and the demo, so that a photo taken
-    sideways gives the same prediction as in ``tools/test.py``."""
-    import cv2
-    try:
-        buf = np.fromfile(path, dtype=np.uint8)
-        # not IMREAD_UNCHANGED: that one ignores the EXIF orientation
-        return cv2.imdecode(buf, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
-    except Exception:  # noqa: BLE001  (cv2 raises for some broken files)
-        return None
-
-
-def load_image(img: ImageType, max_pixels: Optional[int] = None) -> np.ndarray:
-    """An image as a BGR ``uint8`` ``(H, W, 3)`` array (as mmcv loads it).
-
-    Accepts a path or an array: grayscale (and grayscale + alpha) is
-    repeated to 3 channels, an alpha channel is dropped (the colour under
-    transparent pixels is used as is), 16-bit images are scaled to 8 bits
-    (``/257``), float images in ``[0, 1]`` are scaled by 255. A file's EXIF
-    orientation is applied as mmseg's loader applies it
-    (:func:`decode_image_file`); ``max_pixels`` is checked on the file's
-    header before decoding (:func:`check_image_pixels`).
-
-    Raises:
-        FileNotFoundError: the path does not exist.
-        ValueError: the file is not a readable image / bad array shape /
-            above ``max_pixels``.
-    """
-    if isinstance(img, str):
-        if not osp.isfile(img):
-            raise FileNotFoundError(f'image not found: {img}')
-        check_image_pixels(img, max_pixels)
-        arr = decode_image_file(img)
-        if arr is None:
-            raise ValueError(f'{img} is not an image (or an unsupported image '
-                             'format); use PNG, JPEG, BMP, TIFF or WebP')
-    elif isinstance(img, np.ndarray):
-        arr = img
-    else:
-        raise TypeError(f'images must be paths or arrays, got {type(img).__name__}')
-    if arr.dtype == np.uint16:
-        arr = (arr.astype(np.float32) / 257.0).round().astype(np.uint8)
-    elif arr.dtype != np.uint8:
-        if np.issubdtype(arr.dtype, np.floating) and arr.size and \
-                np.nanmax(arr) <= 1.0:
-            arr = arr * 255.0
-        arr = np.clip(np.nan_to_num(arr.astype(np.float64)), 0, 255).round()
-        arr = arr.astype(np.uint8)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[:, :, None], 3, axis=2)
-    elif arr.ndim == 3 and arr.shape[2] in (1, 2):  # gray, gray + alpha
-        arr = np.repeat(arr[:, :, :1], 3, axis=2)
-    elif arr.ndim == 3 and arr.shape[2] == 4:
-        arr = arr[:, :, :3]
-    if arr.ndim != 3 or arr.shape[2] != 3 or min(arr.shape[:2]) < 1:
-        raise ValueError(f'expected an (H, W, 3) image, got shape {arr.shape}')
-    return np.ascontiguousarray(arr)
 
 
 def _test_pipeline(cfg) -> Compose:

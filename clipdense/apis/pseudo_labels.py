@@ -53,11 +53,11 @@ def write_pseudo_labels(model, img_dir: str, out_dir: str, *,
     import cv2
     from tqdm import tqdm
 
-    from clipdense.apis.image_index import list_images
+    from clipdense.models.reco.image_index import list_images
     from clipdense.apis.inference import (inference_model, load_image,
                                           vocabulary_module)
     from clipdense.datasets.transforms.center_crop_frame import paste_into_frame
-    from clipdense.engine.checkpoint import atomic_write_bytes
+    from clipdense.fileio import atomic_write_bytes
     images = list_images(img_dir)[0]
     if not images:
         raise ValueError(f'no images in {img_dir}: nothing to pseudo-label')

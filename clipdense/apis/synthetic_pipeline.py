@@ -52,7 +52,7 @@ def cached(stamp, key):
 
 
 def write_stamp(stamp, key, **info):
-    from clipdense.engine.checkpoint import atomic_write_bytes
+    from clipdense.fileio import atomic_write_bytes
     atomic_write_bytes(stamp, json.dumps(dict(key=key, **info)).encode())
 
 
@@ -74,7 +74,7 @@ def step_clip(args, world):
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    from clipdense.engine.checkpoint import atomic_write_bytes
+    from clipdense.fileio import atomic_write_bytes
     from clipdense.models.pretraining import export_open_clip_state_dict
 
     work_dir = osp.join(args.work_dir, 'tiny_clip')
@@ -126,17 +126,24 @@ def seg_cfg(args, clip_weights):
     for dl in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[dl].dataset.data_root = args.data_root
     if args.iters is not None:
-        cfg.train_cfg.max_iters = args.iters
+        shorten_schedule(cfg, args.iters)
         cfg.train_cfg.val_interval = args.iters
-        cfg.default_hooks.checkpoint.interval = args.iters
-        kept = []
-        for sch in cfg.param_scheduler:
-            if sch.get('begin', 0) >= args.iters:
-                continue
-            sch['end'] = min(sch.get('end', args.iters), args.iters)
-            kept.append(sch)
-        cfg.param_scheduler = kept
     return cfg
+
+
+def shorten_schedule(cfg, iters: int) -> None:
+    """Train ``cfg`` for ``iters`` iterations: ``max_iters``, the checkpoint
+    interval, and the parameter schedulers cut at ``iters`` (those starting
+    later are dropped)."""
+    cfg.train_cfg.max_iters = iters
+    cfg.default_hooks.checkpoint.interval = iters
+    kept = []
+    for sch in cfg.param_scheduler:
+        if sch.get('begin', 0) >= iters:
+            continue
+        sch['end'] = min(sch.get('end', iters), iters)
+        kept.append(sch)
+    cfg.param_scheduler = kept
 
 
 def step_seg(args, clip_weights):
@@ -268,7 +275,7 @@ def main(argv=None):
 
     table = format_table(results, spec.SOURCE_STYLE, zs)
     wall = time.perf_counter() - t0
-    from clipdense.engine.checkpoint import atomic_write_bytes
+    from clipdense.fileio import atomic_write_bytes
     os.makedirs(args.results, exist_ok=True)
     cmd = 'make quickstart  # python tools/quickstart.py ' + ' '.join(
         sys.argv[1:] if argv is None else argv)

@@ -77,7 +77,7 @@ def user_errors() -> tuple:
     """The exceptions a tool reports as ``error: <message>`` (exit status
     2) instead of a traceback: bad paths, configs, ``--cfg-options`` keys
     and checkpoints (unsafe, truncated, not fitting the model)."""
-    from clipdense.engine.checkpoint import UnsafeCheckpointError
+    from clipdense.fileio import UnsafeCheckpointError
     from clipdense.engine.strict_load import CheckpointError
     from clipdense.utils.cfg_options import CfgOptionsError
     return (FileNotFoundError, IsADirectoryError, UnsafeCheckpointError,

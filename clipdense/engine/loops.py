@@ -4,11 +4,11 @@ mmengine's ``TestLoop(fp16=True)`` autocasts to float16 on CUDA and to
 bfloat16 on the CPU, with no way to ask for bf16 on a GPU or to refuse fp16
 on a CPU. ``PrecisionTestLoop(precision='bf16'|'fp16'|'fp32')`` takes the
 precision by name and checks it against the model's device
-(:func:`clipdense.apis.precision.check_precision`).
+(:func:`clipdense.engine.precision.check_precision`).
 """
 from mmengine.runner import TestLoop
 
-from clipdense.apis.precision import autocast_context, check_precision
+from clipdense.engine.precision import autocast_context, check_precision
 from clipdense.registry import LOOPS
 
 

@@ -3,6 +3,7 @@ from typing import Optional, Sequence
 
 from mmengine.hooks import Hook
 
+from clipdense.models.open_vocab import apply_vocabulary
 from clipdense.registry import HOOKS
 
 
@@ -40,7 +41,6 @@ class DatasetVocabularyHook(Hook):
         self.vocabulary = list(vocabulary) if vocabulary is not None else None
 
     def _apply(self, runner, loop_name):
-        from clipdense.apis.inference import _vocabulary_module
         loop = getattr(runner, loop_name)
         classes = list(loop.dataloader.dataset.metainfo['classes'])
         names = self.vocabulary or classes
@@ -48,11 +48,7 @@ class DatasetVocabularyHook(Hook):
             raise ValueError(f'DatasetVocabularyHook: {len(names)} names given for a '
                              f'dataset with {len(classes)} classes; give one per class')
         model = runner.model.module if hasattr(runner.model, 'module') else runner.model
-        head = _vocabulary_module(model)
-        head.set_vocabulary(names)
-        for attr in ('num_classes', 'out_channels'):
-            if hasattr(model, attr) and hasattr(head, attr):
-                setattr(model, attr, getattr(head, attr))
+        apply_vocabulary(model, names)
 
     def before_val(self, runner) -> None:
         self._apply(runner, 'val_loop')

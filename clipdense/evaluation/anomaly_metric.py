@@ -171,22 +171,16 @@ def anomaly_metrics(maps: Optional[np.ndarray], masks: Optional[np.ndarray],
     truth has a single class (e.g. pixel metrics of a class whose test set
     has no anomalous pixel) are NaN."""
     out = {}
+    # '<level>_<score>': the level picks the (scores, labels), the rest the scorer
+    levels = {'pixel': (maps, masks), 'image': (img_scores, img_labels)}
+    scorers = {'auroc': auroc, 'ap': average_precision, 'f1_max': f1_max}
     for name in metrics:
+        level, _, score = name.partition('_')
         try:
-            if name == 'pixel_auroc':
-                out[name] = auroc(maps, masks)
-            elif name == 'pixel_ap':
-                out[name] = average_precision(maps, masks)
-            elif name == 'pixel_f1_max':
-                out[name] = f1_max(maps, masks)
-            elif name == 'aupro':
+            if name == 'aupro':
                 out[name] = aupro(maps, masks, max_fpr)
-            elif name == 'image_auroc':
-                out[name] = auroc(img_scores, img_labels)
-            elif name == 'image_ap':
-                out[name] = average_precision(img_scores, img_labels)
-            elif name == 'image_f1_max':
-                out[name] = f1_max(img_scores, img_labels)
+            elif level in levels and score in scorers:
+                out[name] = scorers[score](*levels[level])
         except ValueError as e:
             if 'needs both' not in str(e):
                 raise

@@ -15,7 +15,7 @@ def load_open_clip(arch: str, weights: Optional[str]):
     """An open_clip model with weights from a local open_clip state dict."""
     import open_clip
 
-    from clipdense.engine.checkpoint import safe_torch_load
+    from clipdense.fileio import safe_torch_load
     from clipdense.models.utils.clip_archs import register_clip_archs
     register_clip_archs()
     model = open_clip.create_model(arch, pretrained=None)

@@ -6,8 +6,12 @@ from mmengine import DefaultScope
 
 def register_all_modules(init_default_scope: bool = True,
                          detection: bool = True) -> None:
-    """Import every clipdense module so that it registers itself, together
-    with mmseg's (and, for detection, mmdet's) modules.
+    """Import every clipdense module that registers something (datasets,
+    transforms, models, hooks and loops, metrics, visualizers) together
+    with mmseg's (and, for detection, mmdet's) modules. Like mmseg's helper
+    it imports nothing else: ``clipdense.apis`` calls this function, so it
+    must not import ``clipdense.apis`` (see the layers in
+    ``docs/adding_a_method.md``).
 
     Also installs the checkpoint safety layer (safe ``torch.load`` with the
     MMEngine allow-list, atomic checkpoint writes); see
@@ -33,7 +37,6 @@ def register_all_modules(init_default_scope: bool = True,
         import mmdet.models  # noqa: F401
         import mmdet.visualization  # noqa: F401
 
-    import clipdense.apis  # noqa: F401
     import clipdense.datasets  # noqa: F401
     import clipdense.engine  # noqa: F401
     import clipdense.evaluation  # noqa: F401

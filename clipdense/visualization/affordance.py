@@ -63,7 +63,7 @@ def affordance_heatmaps(model, img, prompts: Sequence[str]) -> np.ndarray:
     from mmengine.dataset import Compose
     from mmengine.registry import init_default_scope
 
-    from clipdense.apis import load_image
+    from clipdense.fileio import load_image
     if not hasattr(model, 'predict_prompts'):
         raise TypeError(f'{type(model).__name__} is not an affordance model '
                         '(use a configs/affordanceclip/ config)')
@@ -128,7 +128,7 @@ def run_affordance_task(args, jobs, *, build_model, iterate_jobs, save_image) ->
         int: exit status (0 all written, 1 some images failed). Bad
         arguments raise ``ValueError`` (the demo prints it, status 2).
     """
-    from clipdense.apis import load_image
+    from clipdense.fileio import load_image
     prompts = parse_prompts(getattr(args, 'prompt', None))
     opacity = float(getattr(args, 'opacity', 0.5))
     if not 0.0 <= opacity <= 1.0:

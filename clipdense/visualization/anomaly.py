@@ -196,7 +196,7 @@ def run_anomaly_task(args, jobs, *, build_model, iterate_jobs, save_image) -> in
     Returns:
         int: exit status (0 all written, 1 some images failed).
     """
-    from clipdense.apis import load_image
+    from clipdense.fileio import load_image
     if not 0.0 <= args.opacity <= 1.0:
         raise ValueError(f'--opacity must be in [0, 1], got {args.opacity}')
     fixed = getattr(args, 'class_name', None)

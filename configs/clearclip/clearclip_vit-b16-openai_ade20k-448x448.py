@@ -8,37 +8,13 @@
 _base_ = [
     '../_base_/models/clearclip_vit-b16-openai.py',
     'mmseg::_base_/datasets/ade20k.py',
+    '../_base_/vocabularies/ade20k.py',
     '../_base_/default_runtime.py', '../_base_/schedules/training_free.py'
-]
-vocabulary = [
-    'wall', 'building', 'sky', 'floor', 'tree', 'ceiling', 'road', 'bed ',
-    'windowpane', 'grass', 'cabinet', 'sidewalk', 'person', 'earth', 'door',
-    'table', 'mountain', 'plant', 'curtain', 'chair', 'car', 'water',
-    'painting', 'sofa', 'shelf', 'house', 'sea', 'mirror', 'rug', 'field',
-    'armchair', 'seat', 'fence', 'desk', 'rock', 'wardrobe', 'lamp',
-    'bathtub', 'railing', 'cushion', 'base', 'box', 'column', 'signboard',
-    'chest of drawers', 'counter', 'sand', 'sink', 'skyscraper', 'fireplace',
-    'refrigerator', 'grandstand', 'path', 'stairs', 'runway', 'case',
-    'pool table', 'pillow', 'screen door', 'stairway', 'river', 'bridge',
-    'bookcase', 'blind', 'coffee table', 'toilet', 'flower', 'book', 'hill',
-    'bench', 'countertop', 'stove', 'palm', 'kitchen island', 'computer',
-    'swivel chair', 'boat', 'bar', 'arcade machine', 'hovel', 'bus', 'towel',
-    'light', 'truck', 'tower', 'chandelier', 'awning', 'streetlight',
-    'booth', 'television receiver', 'airplane', 'dirt track', 'apparel',
-    'pole', 'land', 'bannister', 'escalator', 'ottoman', 'bottle', 'buffet',
-    'poster', 'stage', 'van', 'ship', 'fountain', 'conveyer belt', 'canopy',
-    'washer', 'plaything', 'swimming pool', 'stool', 'barrel', 'basket',
-    'waterfall', 'tent', 'bag', 'minibike', 'cradle', 'oven', 'ball', 'food',
-    'step', 'tank', 'trade name', 'microwave', 'pot', 'animal', 'bicycle',
-    'lake', 'dishwasher', 'screen', 'blanket', 'sculpture', 'hood', 'sconce',
-    'vase', 'traffic light', 'tray', 'ashcan', 'fan', 'pier', 'crt screen',
-    'plate', 'monitor', 'bulletin board', 'shower', 'radiator', 'glass',
-    'clock', 'flag'
 ]
 model = dict(
     decode_head=dict(
-        vocabulary=vocabulary,
-        num_classes=len(vocabulary),
+        vocabulary={{_base_.vocabulary}},
+        num_classes={{_base_.num_classes}},
         logit_scale=50.0,),
     test_cfg=dict(mode='slide', crop_size=(448, 448), stride=(224, 224)))
 test_pipeline = [

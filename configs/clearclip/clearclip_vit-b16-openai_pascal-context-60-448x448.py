@@ -8,23 +8,13 @@
 _base_ = [
     '../_base_/models/clearclip_vit-b16-openai.py',
     'mmseg::_base_/datasets/pascal_context.py',
+    '../_base_/vocabularies/pascal_context_60.py',
     '../_base_/default_runtime.py', '../_base_/schedules/training_free.py'
-]
-vocabulary = [
-    'background', 'aeroplane', 'bag', 'bed', 'bedclothes', 'bench',
-    'bicycle', 'bird', 'boat', 'book', 'bottle', 'building', 'bus',
-    'cabinet', 'car', 'cat', 'ceiling', 'chair', 'cloth', 'computer', 'cow',
-    'cup', 'curtain', 'dog', 'door', 'fence', 'floor', 'flower', 'food',
-    'grass', 'ground', 'horse', 'keyboard', 'light', 'motorbike', 'mountain',
-    'mouse', 'person', 'plate', 'platform', 'potted plant', 'road', 'rock',
-    'sheep', 'shelves', 'sidewalk', 'sign', 'sky', 'snow', 'sofa', 'table',
-    'track', 'train', 'tree', 'truck', 'tv monitor', 'wall', 'water',
-    'window', 'wood'
 ]
 model = dict(
     decode_head=dict(
-        vocabulary=vocabulary,
-        num_classes=len(vocabulary),
+        vocabulary={{_base_.vocabulary}},
+        num_classes={{_base_.num_classes}},
         logit_scale=50.0,
         bg_thresh=0.15,  # the authors' prob_thd: below it -> background
         bg_index=0,),

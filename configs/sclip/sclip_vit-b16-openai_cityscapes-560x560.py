@@ -8,17 +8,13 @@
 _base_ = [
     '../_base_/models/sclip_vit-b16-openai.py',
     'mmseg::_base_/datasets/cityscapes.py',
+    '../_base_/vocabularies/cityscapes.py',
     '../_base_/default_runtime.py', '../_base_/schedules/training_free.py'
-]
-vocabulary = [
-    'road', 'sidewalk', 'building', 'wall', 'fence', 'pole', 'traffic light',
-    'traffic sign', 'vegetation', 'terrain', 'sky', 'person', 'rider', 'car',
-    'truck', 'bus', 'train', 'motorcycle', 'bicycle'
 ]
 model = dict(
     decode_head=dict(
-        vocabulary=vocabulary,
-        num_classes=len(vocabulary),
+        vocabulary={{_base_.vocabulary}},
+        num_classes={{_base_.num_classes}},
         logit_scale=40.0,),
     test_cfg=dict(mode='slide', crop_size=(224, 224), stride=(112, 112)))
 test_pipeline = [

@@ -8,17 +8,13 @@
 _base_ = [
     '../_base_/models/sclip_vit-b16-openai.py',
     'mmseg::_base_/datasets/pascal_voc12.py',
+    '../_base_/vocabularies/voc12.py',
     '../_base_/default_runtime.py', '../_base_/schedules/training_free.py'
-]
-vocabulary = [
-    'background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus',
-    'car', 'cat', 'chair', 'cow', 'table', 'dog', 'horse', 'motorbike',
-    'person', 'potted plant', 'sheep', 'sofa', 'train', 'tv monitor'
 ]
 model = dict(
     decode_head=dict(
-        vocabulary=vocabulary,
-        num_classes=len(vocabulary),
+        vocabulary={{_base_.vocabulary}},
+        num_classes={{_base_.num_classes}},
         logit_scale=65.0,
         bg_thresh=0.1,  # the authors' prob_thd: below it -> background
         bg_index=0,),

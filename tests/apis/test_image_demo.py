@@ -185,8 +185,8 @@ def test_demo_output_carries_the_right_names(tmp_path, capsys, monkeypatch):
             value[:, torch.from_numpy(cells == i)].mean(1), dim=0)
             for i, name in enumerate(colours)}
         enc = model.decode_head.text_encoder
-        monkeypatch.setattr(enc, 'forward', lambda vocabulary=None, templates=None:
-                            torch.stack([protos[n] for n in vocabulary]))
+        monkeypatch.setattr(enc, 'encode_names', lambda names, synonyms, templates=None:
+                            torch.stack([protos[n] for n in names]))
         return model
 
     monkeypatch.setattr(demo, 'build_model', build_with_prototypes)

@@ -198,10 +198,11 @@ def test_pixel_limit_read_from_the_header(tmp_path, capsys, monkeypatch):
                      + chunk(b'IHDR', struct.pack('>IIBBBBB', 20000, 20000, 8, 2, 0, 0, 0))
                      + chunk(b'IDAT', zlib.compress(b'')) + chunk(b'IEND', b''))
     from clipdense.apis import inference as api
+    from clipdense.fileio import image as image_io
 
     def no_decoding(p):
         raise AssertionError('decoded before the header check')
-    monkeypatch.setattr(api, 'decode_image_file', no_decoding)
+    monkeypatch.setattr(image_io, 'decode_image_file', no_decoding)
     code, _, err = run([str(huge), CONFIG, '--out-file', str(tmp_path / 'o.png')], capsys)
     assert code == 2
     assert '20000x20000 (400.0 megapixels' in err and '--max-megapixels' in err

@@ -320,7 +320,7 @@ def test_huge_image_slides_with_bounded_input(image):
 
 
 def test_load_image_more_formats(tmp_path, image):
-    from clipdense.apis import load_image
+    from clipdense.fileio import load_image
     bgr = cv2.imread(image)
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
     ga = np.stack([gray, np.full_like(gray, 255)], axis=2)

@@ -61,8 +61,8 @@ def with_prototypes(model, img, masks, monkeypatch):
         protos[name] = torch.nn.functional.normalize(
             value[:, torch.from_numpy(cells)].mean(1), dim=0)
     enc = model.decode_head.text_encoder
-    monkeypatch.setattr(enc, 'forward', lambda vocabulary=None, templates=None:
-                        torch.stack([protos[n] for n in vocabulary]))
+    monkeypatch.setattr(enc, 'encode_names', lambda names, synonyms, templates=None:
+                        torch.stack([protos[n] for n in names]))
 
 
 def test_one_class_vocabulary_is_segmented_against_background(model, monkeypatch):
@@ -186,13 +186,14 @@ def write_png_header(path, width, height):
 def test_pixel_limit_from_the_header(tmp_path, model, monkeypatch):
     from clipdense.apis import inference_model
     from clipdense.apis import inference as api
+    from clipdense.fileio import image as image_io
     path = str(tmp_path / 'huge.png')
     write_png_header(path, 20000, 20000)  # 400 megapixels
     assert api.image_file_size(path) == (20000, 20000)
 
     def no_decoding(p):
         raise AssertionError('decoded before the header check')
-    monkeypatch.setattr(api, 'decode_image_file', no_decoding)
+    monkeypatch.setattr(image_io, 'decode_image_file', no_decoding)
     with pytest.raises(ValueError, match=r'20000x20000 \(400.0 megapixels, read from its '
                        r'header.*limit of 67.1 megapixels \(max_pixels\).*raise max_pixels'):
         inference_model(model, path)

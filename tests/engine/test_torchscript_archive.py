@@ -20,8 +20,8 @@ import torch
 from mmengine.runner.checkpoint import _load_checkpoint
 from torch import nn
 
-from clipdense.engine.checkpoint import UnsafeCheckpointError, safe_torch_load
-from clipdense.engine.torchscript_archive import (UnsafeTorchScriptError,
+from clipdense.fileio import UnsafeCheckpointError, safe_torch_load
+from clipdense.fileio.torchscript_archive import (UnsafeTorchScriptError,
                                                   is_torchscript_archive,
                                                   read_torchscript_state_dict)
 from clipdense.models.utils import load_weight_file
@@ -172,7 +172,7 @@ def test_every_route_refuses_without_running_the_archive(
     with pytest.raises(UnsafeCheckpointError):
         TimmViTPatchTokens('vit_tiny_patch16_224', pretrained=path)
     # the image-index cache is an npz read without pickle: ignored, rebuilt
-    from clipdense.apis.image_index import ImageIndex
+    from clipdense.models.reco.image_index import ImageIndex
     index = ImageIndex.__new__(ImageIndex)
     index.cache_file = path
     with pytest.warns(UserWarning, match='unreadable image index'):

@@ -8,7 +8,7 @@ from mmengine.config import Config
 
 from clipdense.apis.benchmark import (benchmark_model, build_model,
                                       make_inputs, matmul_ceiling)
-from clipdense.apis.precision import autocast_context, check_precision
+from clipdense.engine.precision import autocast_context, check_precision
 from clipdense.models.segmentors.batched_slide import slide_windows
 from clipdense.testing.runs import ROOT
 

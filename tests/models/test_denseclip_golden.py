@@ -309,7 +309,7 @@ def test_golden_detection_path_and_aux_loss():
     with torch.no_grad():
         _, score = det.extract_feat_and_score(img)
         *_, joint = det.backbone(img)
-        det._text_cache = None
+        det._text_cache.clear()
         text = det.text_embeddings().expand(img.shape[0], -1, -1)
         diff = det.context_decoder(text, torch.cat(
             [joint['global'][:, None], joint['dense'].flatten(2).transpose(1, 2)], 1))
@@ -355,7 +355,7 @@ def _authors_checkpoint(tmp_path, name, model, head_prefixes):
 
 @pytest.mark.parametrize('name', ['seg_rn.safetensors', 'seg_vit.safetensors'])
 def test_golden_converter_segmentation(tmp_path, name):
-    from clipdense.engine.checkpoint import safe_torch_load
+    from clipdense.fileio import safe_torch_load
     _, _, meta = load_fixture(name)
     reference = build_segmentor(meta)
     src, golden, meta = _authors_checkpoint(tmp_path, name, reference,
@@ -369,7 +369,7 @@ def test_golden_converter_segmentation(tmp_path, name):
 
 
 def test_golden_converter_detection(tmp_path):
-    from clipdense.engine.checkpoint import safe_torch_load
+    from clipdense.fileio import safe_torch_load
     _, _, meta = load_fixture('det_rn.safetensors')
     reference = build_retina(meta)
     src, golden, meta = _authors_checkpoint(tmp_path, 'det_rn.safetensors', reference,

@@ -450,7 +450,12 @@ def test_cocostuff27_paper_config_vocabulary():
     cfg = Config.fromfile(osp.join(ROOT, 'configs/reco/reco_rn50x16-openai_cocostuff27-320x320.py'))
     head = cfg.model.decode_head
     assert tuple(head.vocabulary) == COCO_STUFF_171
-    assert list(head.fine_to_coarse) == fine171_to_coarse27()
+    # the table is named, and resolved from its one source
+    from clipdense.models.reco.reco_head import ReCoHead
+    assert head.fine_to_coarse == 'cocostuff27'
+    assert list(ReCoHead._check_map(head.fine_to_coarse, 171)) == fine171_to_coarse27()
+    with pytest.raises(ValueError, match="unknown fine_to_coarse table 'coco'.*cocostuff27"):
+        ReCoHead._check_map('coco', 171)
     assert tuple(cfg.test_dataloader.dataset.metainfo.classes) == COCO_STUFF_27
     assert [c.replace('-', ' ') for c in COCOStuffDataset.METAINFO['classes']] == \
         list(COCO_STUFF_171)

@@ -54,6 +54,7 @@ class _Text(torch.nn.Module):
         super().__init__()
         self.table = dict(zip(names, emb))
         self.register_buffer('emb', emb)
+        self.embed_dim = emb.shape[1]
 
     def forward(self, names):
         return torch.stack([self.table[n] for n in names])

@@ -262,7 +262,7 @@ def test_cli_round_trip_safe_loading_and_refusals(tmp_path):
     with pytest.raises(conv.UnmappableKeyError, match='backbone'):
         conv.convert_ovseg_seg({'pixel_mean': torch.zeros(3)})
     # a pickle that would run code is refused before anything runs
-    from clipdense.engine.checkpoint import UnsafeCheckpointError
+    from clipdense.fileio import UnsafeCheckpointError
     evil = str(tmp_path / 'evil.pth')
     torch.save({'model': src, 'cfg': _Opaque()}, evil)
     with pytest.raises(UnsafeCheckpointError):

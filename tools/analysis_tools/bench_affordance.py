@@ -63,15 +63,8 @@ def build_cfg(args, weights):
     cfg.work_dir = args.work_dir
     cfg.randomness = dict(seed=args.seed)
     if args.iters is not None:
-        cfg.train_cfg.max_iters = args.iters
-        cfg.default_hooks.checkpoint.interval = args.iters
-        kept = []
-        for sch in cfg.param_scheduler:
-            if sch.get('begin', 0) >= args.iters:
-                continue
-            sch['end'] = min(sch.get('end', args.iters), args.iters)
-            kept.append(sch)
-        cfg.param_scheduler = kept
+        from clipdense.apis.synthetic_pipeline import shorten_schedule
+        shorten_schedule(cfg, args.iters)
     cfg.experiment_name = f'bench_affordance_{int(time.time())}'
     return cfg
 

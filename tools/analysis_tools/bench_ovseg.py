@@ -153,7 +153,7 @@ def step_adapt(args, clip_weights, mined, name, nouns=None):
     import torch
     from mmengine.config import Config
 
-    from clipdense.engine.checkpoint import atomic_write_bytes
+    from clipdense.fileio import atomic_write_bytes
     from clipdense.models.pretraining import (export_open_clip_state_dict,
                                               mask_adapted_clip_config)
     from clipdense.models.region_classifiers import MaskedCropCLIP
@@ -201,7 +201,7 @@ def merged_checkpoint(ckpt, clip_file, out):
     ``ovseg_replace_clip.py``)."""
     import torch
 
-    from clipdense.engine.checkpoint import safe_torch_load
+    from clipdense.fileio import safe_torch_load
     state = safe_torch_load(ckpt, map_location='cpu')
     clip = safe_torch_load(clip_file, map_location='cpu')
     sd = dict(state['state_dict'])

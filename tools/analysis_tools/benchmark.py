@@ -57,7 +57,7 @@ def main(argv=None):
         sys.exit(f'config file not found: {args.config}')
     from clipdense.apis.benchmark import benchmark_model, build_model, \
         format_table
-    from clipdense.apis.precision import check_precision
+    from clipdense.engine.precision import check_precision
     from clipdense.utils import register_all_modules
     try:
         check_precision(args.precision, args.device)

@@ -209,7 +209,7 @@ def format_csv(report):
 
 
 def write_report(report, out_dir, command):
-    from clipdense.engine.checkpoint import atomic_write_bytes
+    from clipdense.fileio import atomic_write_bytes
     os.makedirs(out_dir, exist_ok=True)
     paths = {ext: osp.join(out_dir, f'dg_benchmark.{ext}')
              for ext in ('md', 'csv', 'json')}

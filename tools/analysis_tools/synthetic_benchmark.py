@@ -80,7 +80,7 @@ def main(argv=None):
                  fmt(r['target_mean']), f'`{r["config"]}`']
         lines.append('| ' + ' | '.join(cells) + ' |')
     md = '\n'.join(lines) + '\n'
-    from clipdense.engine.checkpoint import atomic_write_bytes
+    from clipdense.fileio import atomic_write_bytes
     atomic_write_bytes(args.out, md.encode())
     atomic_write_bytes(
         osp.splitext(args.out)[0] + '.json',

@@ -159,7 +159,7 @@ def convert_state_dict(state: Dict[str, torch.Tensor], text_context_length: int 
 
 def load_denseclip_checkpoint(path: str) -> Dict[str, torch.Tensor]:
     """The ``state_dict`` of an authors' checkpoint, read safely."""
-    from clipdense.engine.checkpoint import safe_torch_load
+    from clipdense.fileio import safe_torch_load
     ckpt = safe_torch_load(path, map_location='cpu')
     if isinstance(ckpt, dict) and 'state_dict' in ckpt:
         ckpt = ckpt['state_dict']
@@ -181,7 +181,7 @@ def main(argv=None):
     converted, notes = convert_state_dict(state, args.text_context_length)
     for note in notes:
         print('note:', note)
-    from clipdense.engine.checkpoint import atomic_write_bytes
+    from clipdense.fileio import atomic_write_bytes
     buf = io.BytesIO()
     torch.save({'state_dict': converted,
                 'meta': {'converted_from': str(args.src),

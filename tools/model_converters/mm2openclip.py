@@ -29,7 +29,7 @@ def main(argv=None):
         import os
         os.environ['CLIPDENSE_TRUST_CHECKPOINTS'] = '1'
 
-    from clipdense.engine.checkpoint import atomic_write_bytes
+    from clipdense.fileio import atomic_write_bytes
     from clipdense.models.pretraining import export_open_clip_state_dict
     from clipdense.engine.strict_load import CheckpointError, read_checkpoint
     try:

@@ -271,7 +271,7 @@ def convert_ovseg_clip(state: Dict[str, torch.Tensor]) -> Tuple[Dict[str, torch.
 def load_source(path: str, entry: str) -> Dict[str, torch.Tensor]:
     """Read a checkpoint safely and return its ``entry`` (or the state dict
     itself when it is one)."""
-    from clipdense.engine.checkpoint import safe_torch_load
+    from clipdense.fileio import safe_torch_load
     ckpt = safe_torch_load(path, map_location='cpu')
     if not isinstance(ckpt, dict):
         raise ValueError(f'{path} holds a {type(ckpt).__name__}, not a checkpoint dict')
@@ -284,7 +284,7 @@ def load_source(path: str, entry: str) -> Dict[str, torch.Tensor]:
 
 
 def _save(obj, path: str):
-    from clipdense.engine.checkpoint import atomic_write_bytes
+    from clipdense.fileio import atomic_write_bytes
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(path, buf.getvalue())

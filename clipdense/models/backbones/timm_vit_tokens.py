@@ -43,7 +43,7 @@ class TimmViTPatchTokens(BaseModule):
                 raise FileNotFoundError(
                     f'{model_name} weights not found: {pretrained} (download the '
                     'checkpoint and give its local path as pretrained=)')
-            from clipdense.engine.checkpoint import safe_torch_load
+            from clipdense.fileio import safe_torch_load
             sd = safe_torch_load(pretrained, map_location='cpu')
             for key in ('model', 'state_dict'):
                 if isinstance(sd, dict) and key in sd:

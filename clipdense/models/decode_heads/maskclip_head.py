@@ -4,56 +4,14 @@ from typing import Optional, Sequence, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 
 from clipdense.registry import MODELS
-from ..text_encoders.openclip_text_base import parse_vocabulary
-
-
-def check_vocabulary_context(encoder, names: Sequence[str],
-                             synonyms: Optional[Sequence[Sequence[str]]] = None):
-    """Refuse class names that do not fit in the text encoder's context.
-
-    A CLIP text tower reads at most ``context_length`` tokens (77 for
-    OpenAI/LAION CLIPs) including its start and end tokens; a longer text is
-    cut. A class *name* that alone does not fit cannot be encoded
-    meaningfully, so it is an error (a prompt template that pushes a fitting
-    name over the limit only warns, in the text encoder). Encoders without
-    an open_clip ``SimpleTokenizer`` are not checked.
-
-    Args:
-        encoder: a text encoder with ``tokenizer`` and ``context_length``.
-        names (Sequence[str]): the vocabulary entries.
-        synonyms (Sequence[Sequence[str]], optional): the synonyms of each
-            entry (from ``parse_vocabulary``); default: the entries.
-
-    Raises:
-        ValueError: naming the entry, its token count and the context.
-    """
-    tokenizer = getattr(encoder, 'tokenizer', None)
-    ctx = getattr(encoder, 'context_length', None)
-    try:
-        from open_clip.tokenizer import SimpleTokenizer
-    except ImportError:  # pragma: no cover
-        return
-    if ctx is None or not isinstance(tokenizer, SimpleTokenizer):
-        return
-    if synonyms is None:
-        synonyms = [(n, ) for n in names]
-    for i, (entry, syn) in enumerate(zip(names, synonyms)):
-        for s in syn:
-            n = len(tokenizer.encode(s))
-            if n + 2 > ctx:
-                shown = s if len(s) <= 60 else s[:57] + '...'
-                raise ValueError(
-                    f'class #{i} {shown!r} is {n} tokens long; with the start and '
-                    f'end tokens it needs {n + 2}, more than the text context of '
-                    f'{ctx} tokens of this CLIP. Use a shorter class name (a few '
-                    'words; put alternatives as synonyms, not as one long text)')
+from ..open_vocab import check_vocabulary_context  # noqa: F401 (its old home)
+from .training_free_head import TrainingFreeHead
 
 
 @MODELS.register_module()
-class MaskCLIPHead(BaseDecodeHead):
+class MaskCLIPHead(TrainingFreeHead):
     """Classify CLIP's dense joint-space features by their cosine with the
     text embeddings of a vocabulary (MaskCLIP, Zhou et al., ECCV 2022,
     Sec. 3.1-3.2).
@@ -124,7 +82,9 @@ class MaskCLIPHead(BaseDecodeHead):
 
     The vocabulary is a call-time property: :meth:`set_vocabulary` changes
     it without touching the image backbone; the text tower runs only for a
-    vocabulary not seen before (:class:`OpenCLIPTextEncoder` caches).
+    vocabulary not seen before (:class:`OpenCLIPTextEncoder` caches). The
+    vocabulary, the text encoder, the cosine classifier and the training-free
+    ``loss`` come from :class:`TrainingFreeHead`.
 
     Args:
         text_encoder (dict | nn.Module): config (or instance) of an
@@ -169,32 +129,6 @@ class MaskCLIPHead(BaseDecodeHead):
                  refine_mode: str = 'clipdense',
                  init_cfg=None,
                  **kwargs):
-        if isinstance(text_encoder, nn.Module):
-            encoder = text_encoder
-        elif isinstance(text_encoder, dict):
-            encoder = MODELS.build(text_encoder)
-        else:
-            raise TypeError('text_encoder must be a config dict or a module, '
-                            f'got {type(text_encoder).__name__}')
-        if vocabulary is None:
-            vocabulary = getattr(encoder, 'vocabulary', None)
-        if vocabulary is None:
-            raise ValueError('MaskCLIPHead needs a vocabulary: give `vocabulary=[...]` '
-                             'to the head or to its text encoder')
-        names, synonyms = parse_vocabulary(vocabulary)
-        check_vocabulary_context(encoder, names, synonyms)
-        vocab = tuple(vocabulary)
-        if num_classes is None:
-            num_classes = len(names)
-        elif int(num_classes) != len(names):
-            raise ValueError(
-                f'num_classes={num_classes} but the vocabulary has {len(names)} '
-                f'classes ({list(vocab)}); num_classes must equal the vocabulary '
-                'length (or be left out)')
-        dim = int(encoder.embed_dim)
-        if in_channels is not None and int(in_channels) != dim:
-            raise ValueError(f'in_channels={in_channels} but the text encoder\'s '
-                             f'joint space has {dim} dimensions')
         for name, v in (('ks_thresh', ks_thresh), ('pd_thresh', pd_thresh),
                         ('bg_thresh', bg_thresh)):
             if not 0.0 <= float(v) <= 1.0:
@@ -208,12 +142,9 @@ class MaskCLIPHead(BaseDecodeHead):
         if bg_thresh > 0 and bg_index is None:
             raise ValueError('bg_thresh > 0 needs bg_index (the vocabulary index '
                              'of the background class)')
-        super().__init__(in_channels=dim, channels=dim if channels is None else channels,
-                         num_classes=num_classes, init_cfg=init_cfg, **kwargs)
-        # the classifier is the text embeddings; no 1x1 conv, no dropout
-        del self.conv_seg
-        self.dropout = None
-        self.text_encoder = encoder
+        super().__init__(text_encoder, vocabulary, num_classes=num_classes,
+                         in_channels=in_channels, channels=channels,
+                         init_cfg=init_cfg, **kwargs)
         self.logit_scale = float(logit_scale)
         self.ks_thresh = float(ks_thresh)
         self.pd_thresh = float(pd_thresh)
@@ -221,7 +152,6 @@ class MaskCLIPHead(BaseDecodeHead):
         self.bg_index = bg_index
         self.value_key = value_key
         self.refine_mode = refine_mode
-        self.vocabulary = vocab
         self._check_bg_index()
 
     # ------------------------------------------------------------------
@@ -230,33 +160,11 @@ class MaskCLIPHead(BaseDecodeHead):
             raise ValueError(f'bg_index={self.bg_index} is outside the vocabulary '
                              f'of {len(self.vocabulary)} classes')
 
-    def set_vocabulary(self, vocabulary: Sequence[str]) -> None:
-        """Use new class names (the open-vocabulary protocol of
-        :mod:`clipdense.apis.inference`). Only the text is (re-)encoded
-        (cached per vocabulary); ``num_classes`` and ``out_channels`` follow.
-
-        Raises:
-            ValueError: empty vocabulary, empty or repeated names, a name
-                longer than the text context, ``bg_index`` outside it.
-        """
-        names, synonyms = parse_vocabulary(vocabulary)
-        check_vocabulary_context(self.text_encoder, names, synonyms)
-        vocab = tuple(vocabulary)
-        if self.bg_index is not None and not 0 <= self.bg_index < len(names):
+    def check_new_vocabulary(self, parsed) -> None:
+        """``bg_index`` must stay inside a new vocabulary."""
+        if self.bg_index is not None and not 0 <= self.bg_index < len(parsed.names):
             raise ValueError(f'bg_index={self.bg_index} is outside the new vocabulary '
-                             f'of {len(names)} classes')
-        self.text_encoder(vocab)  # encode now: errors surface here, result cached
-        self.vocabulary = vocab
-        self.num_classes = len(names)
-        self.out_channels = len(names)
-
-    def class_embeddings(self) -> torch.Tensor:
-        """``(K, D)`` L2-normalised text embeddings of the vocabulary."""
-        return self.text_encoder(self.vocabulary)
-
-    def init_weights(self):
-        # nothing to initialise: the text tower is loaded by its own builder
-        pass
+                             f'of {len(parsed.names)} classes')
 
     # ------------------------------------------------------------------
     def _joint(self, inputs) -> dict:
@@ -273,13 +181,7 @@ class MaskCLIPHead(BaseDecodeHead):
         probabilities (``refine_mode='clipdense'``) or MaskCLIP's own
         scores (``'authors'``)."""
         joint = self._joint(inputs)
-        feat = F.normalize(joint[self.value_key], dim=1)
-        text = self.class_embeddings().to(feat)
-        if text.shape[1] != feat.shape[1]:
-            raise ValueError(f'text embeddings have {text.shape[1]} dims but the '
-                             f'dense features {feat.shape[1]}: text encoder and '
-                             'backbone are not the same CLIP')
-        cos = torch.einsum('bdhw,kd->bkhw', feat, text)
+        cos = self.cosine(joint[self.value_key])
         keys = None
         if self.ks_thresh > 0:
             keys = joint.get('keys')
@@ -349,16 +251,3 @@ class MaskCLIPHead(BaseDecodeHead):
             onehot[:, self.bg_index] = 1.0
             prob = torch.where(low, onehot, prob)
         return prob.clamp_min(1e-12).log()
-
-    # ------------------------------------------------------------------
-    def loss(self, inputs, batch_data_samples, train_cfg) -> dict:
-        raise RuntimeError(
-            'MaskCLIPHead is training-free (MaskCLIP uses frozen CLIP weights and '
-            'has no loss): use it for inference/testing only (tools/test.py, '
-            'clipdense.apis.inference_model)')
-
-    def loss_by_feat(self, seg_logits, batch_data_samples) -> dict:
-        return self.loss(None, batch_data_samples, None)
-
-    def cls_seg(self, feat):
-        raise RuntimeError('MaskCLIPHead classifies with text embeddings; call forward()')

@@ -18,7 +18,7 @@ from mmseg.models.decode_heads.maskformer_head import MaskFormerHead
 from mmseg.structures.seg_data_sample import SegDataSample
 
 from clipdense.registry import MODELS
-from ..text_encoders.openclip_text_base import parse_vocabulary
+from ..open_vocab import OpenVocabMixin, check_vocabulary
 
 
 def ovseg_ensemble(mf_logits: torch.Tensor, clip_logits: Optional[torch.Tensor],
@@ -96,7 +96,7 @@ class TextEmbeddingClassifier(nn.Module):
 
 
 @MODELS.register_module()
-class OVSegHead(MaskFormerHead):
+class OVSegHead(OpenVocabMixin, MaskFormerHead):
     """MaskFormer head with an open-vocabulary class head and OVSeg's CLIP
     ensemble (Liang et al., CVPR 2023).
 
@@ -158,27 +158,14 @@ class OVSegHead(MaskFormerHead):
                  loss_cls: Optional[dict] = None,
                  train_cfg: Optional[dict] = None,
                  **kwargs):
-        encoder = text_encoder if isinstance(text_encoder, nn.Module) else None
-        if encoder is None:
-            if not isinstance(text_encoder, dict):
-                raise TypeError('text_encoder must be a config dict or a module, '
-                                f'got {type(text_encoder).__name__}')
-            encoder = MODELS.build(text_encoder)
-        if vocabulary is None:
-            vocabulary = getattr(encoder, 'vocabulary', None) or train_vocabulary
-        if vocabulary is None:
-            raise ValueError('OVSegHead needs a vocabulary: give `vocabulary=[...]` '
-                             '(or train_vocabulary) to the head or to its text encoder')
-        parse_vocabulary(vocabulary)  # raises on bad vocabularies
-        vocab = tuple(vocabulary)
+        encoder, parsed = self.resolve_vocabulary(text_encoder, vocabulary, num_classes,
+                                                  fallback=train_vocabulary)
+        vocab = parsed.vocabulary
         if train_vocabulary is not None:
-            parse_vocabulary(train_vocabulary)
-            train_vocab = tuple(train_vocabulary)
+            parsed_train = check_vocabulary(train_vocabulary, encoder)
         else:
-            train_vocab = vocab
-        if num_classes is not None and int(num_classes) != len(vocab):
-            raise ValueError(f'num_classes={num_classes} but the vocabulary has '
-                             f'{len(vocab)} classes; leave num_classes out')
+            parsed_train = parsed
+        train_vocab = parsed_train.vocabulary
         if not 0.0 <= float(ensemble_weight) <= 1.0:
             raise ValueError(f'ensemble_weight must be in [0, 1], got {ensemble_weight}')
         if not 0.0 < float(mask_thr) < 1.0:
@@ -198,7 +185,8 @@ class OVSegHead(MaskFormerHead):
             train_cfg = ConfigDict(copy.deepcopy(train_cfg))
         super().__init__(num_classes=len(vocab), loss_cls=loss_cls,
                          train_cfg=train_cfg, **kwargs)
-        self.text_encoder = encoder
+        self.adopt_vocabulary(encoder, parsed)
+        self._parsed_train = parsed_train
         self.embed_dim = int(encoder.embed_dim)
         self.cls_embed = TextEmbeddingClassifier(
             kwargs['feat_channels'], self.embed_dim, class_embed_hidden, logit_scale)
@@ -212,25 +200,18 @@ class OVSegHead(MaskFormerHead):
             raise ValueError(f'ensemble_weight={ensemble_weight} needs a clip_classifier '
                              '(a MaskedCropCLIP config); without one set ensemble_weight=0')
         self.clip_classifier = clip_classifier
-        self.vocabulary = vocab
         self.train_vocabulary = train_vocab
         self.ensemble_weight = float(ensemble_weight)
         self.mask_thr = float(mask_thr)
         self.clip_logit_scale = float(clip_logit_scale)
 
     # ------------------------------------------------------------------
-    def set_vocabulary(self, vocabulary: Sequence[str]):
-        """Use other class names at inference (text only; cached)."""
-        parse_vocabulary(vocabulary)
-        self.vocabulary = tuple(vocabulary)
-        self.num_classes = self.out_channels = len(self.vocabulary)
-
     def text_embeddings(self, training: Optional[bool] = None) -> torch.Tensor:
-        """``(K, D)`` text embeddings of the train or inference vocabulary."""
+        """``(K, D)`` text embeddings of the train or inference vocabulary
+        (:meth:`set_vocabulary` changes the inference one)."""
         training = self.training if training is None else training
-        vocab = self.train_vocabulary if training else self.vocabulary
         with torch.no_grad():
-            return self.text_encoder(list(vocab)).float()
+            return self.encode_vocabulary(self._parsed_train if training else None).float()
 
     def forward(self, x, batch_data_samples):
         """mmdet MaskFormer forward with the text classifier of the current

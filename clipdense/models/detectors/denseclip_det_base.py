@@ -62,12 +62,34 @@ class DenseCLIPDetMixin:
 
     At inference (no grad) the text embeddings, which do not depend on the
     image, are computed once per vocabulary and weights, not per image.
+
+    The DenseCLIP arguments of both detectors (keywords, passed on to
+    :meth:`_init_denseclip`):
+
+    Args:
+        text_encoder (dict): ``clipdense.OpenCLIPContextTextEncoder``
+            (``num_contexts`` left at 0: the detector owns the contexts).
+        context_decoder (dict): ``clipdense.ContextDecoder``; its
+            dimensions default to the joint-space dimension D.
+        vocabulary (Sequence[str], optional): class names in label order
+            (default: the text encoder's).
+        num_contexts (int): learnable context tokens (DenseCLIP: 8).
+        context_init_std (float): std of their truncated-normal init
+            (0.02; the authors' code: torch's default 1.0).
+        tau (float): temperature of the score map (0.07).
+        gamma_init (float): initial per-channel residual scale (1e-4).
+        seg_loss (bool): add ``loss_aux_seg`` (the authors' configs: True).
+        seg_loss_weight (float): its weight.
+        seg_target_rounding (str): ``'cover'`` or ``'truncate'`` (the
+            authors'); how boxes become cells of the loss's target.
     """
 
     def _init_denseclip(self, text_encoder: dict, context_decoder: dict, *,
-                        vocabulary: Optional[Sequence[str]], num_contexts: int,
-                        context_init_std: float, tau: float, gamma_init: float,
-                        seg_loss: bool, seg_loss_weight: float, head_classes: dict,
+                        head_classes: dict,
+                        vocabulary: Optional[Sequence[str]] = None,
+                        num_contexts: int = 8, context_init_std: float = 0.02,
+                        tau: float = 0.07, gamma_init: float = 1e-4,
+                        seg_loss: bool = False, seg_loss_weight: float = 1.0,
                         seg_target_rounding: str = 'cover'):
         name = type(self).__name__
         self._check_backbone()
@@ -92,8 +114,8 @@ class DenseCLIPDetMixin:
             raise ValueError(
                 f'{name}: no vocabulary; set `vocabulary` (the dataset\'s class '
                 'names, in label order) on the detector or the text encoder')
-        from ..text_encoders.openclip_text_base import parse_vocabulary
-        self.vocabulary = tuple(parse_vocabulary(vocabulary)[0])
+        from ..open_vocab import check_vocabulary
+        self.vocabulary = check_vocabulary(vocabulary, self.text_encoder).names
         if tau <= 0:
             raise ValueError(f'tau must be > 0, got {tau}')
         self.tau = float(tau)
@@ -117,7 +139,8 @@ class DenseCLIPDetMixin:
             torch.empty(1, self.num_contexts, enc.token_embed_dim))
         trunc_normal_(self.contexts, std=context_init_std)
         self.gamma = nn.Parameter(torch.full((enc.embed_dim, ), float(gamma_init)))
-        self._text_cache = None
+        from ..utils.text_cache import TextEmbeddingCache
+        self._text_cache = TextEmbeddingCache(1)
 
     # ------------------------------------------------------------------
     def _check_backbone(self):
@@ -172,15 +195,15 @@ class DenseCLIPDetMixin:
         """
         te = self.text_encoder
         ctx = self.contexts
-        if torch.is_grad_enabled() and (ctx.requires_grad or any(
-                p.requires_grad for p in te.tower_parameters())):
-            self._text_cache = None
-            return te(self.vocabulary, context=ctx)
+        trainable = torch.is_grad_enabled() and (ctx.requires_grad or any(
+            p.requires_grad for p in te.tower_parameters()))
+        if trainable:
+            self._text_cache.clear()
         key = (self.vocabulary, te.weights_key(),
                (ctx.data_ptr(), ctx._version, ctx.device, ctx.dtype))
-        if self._text_cache is None or self._text_cache[0] != key:
-            self._text_cache = (key, te(self.vocabulary, context=ctx))
-        return self._text_cache[1]
+        # the same cache as the segmentor's: computed under no_grad, a copy returned
+        return self._text_cache.get(key, lambda: te(self.vocabulary, context=ctx),
+                                    trainable=trainable)
 
     def score_map(self, global_embed: torch.Tensor,
                   dense_embed: torch.Tensor) -> torch.Tensor:

@@ -81,7 +81,7 @@ class ContrastiveCLIP(BaseModel):
         self.clip = open_clip.create_model(
             model_name, pretrained=None, force_image_size=image_size)
         if pretrained is not None:
-            from clipdense.engine.checkpoint import safe_torch_load
+            from clipdense.fileio import safe_torch_load
             state = safe_torch_load(pretrained, map_location='cpu')
             state = state.get('state_dict', state)
             self.clip.load_state_dict(state)
@@ -157,7 +157,7 @@ def export_open_clip_state_dict(checkpoint: Union[str, dict],
     """The open_clip state dict inside a :class:`ContrastiveCLIP` runner
     checkpoint (``state_dict`` keys ``clip.*`` with the prefix removed)."""
     if isinstance(checkpoint, str):
-        from clipdense.engine.checkpoint import safe_torch_load
+        from clipdense.fileio import safe_torch_load
         checkpoint = safe_torch_load(checkpoint, map_location='cpu')
     state = checkpoint.get('state_dict', checkpoint)
     out = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}

@@ -8,7 +8,6 @@ import torch.nn.functional as F
 from mmseg.models.segmentors.base import BaseSegmentor
 
 from clipdense.registry import MODELS
-from ..text_encoders.openclip_text_base import parse_vocabulary
 from .cosegmentation import (context_weights, reference_embedding,
                              reference_scores, text_attention)
 from .crf import DenseCRF
@@ -21,7 +20,7 @@ class ReCo(BaseSegmentor):
     For each concept of the vocabulary (once, then cached):
 
     1. retrieve the ``k`` images of an unlabelled pool closest to the
-       concept's CLIP text embedding (:class:`~clipdense.apis.image_index.ImageIndex`,
+       concept's CLIP text embedding (:class:`~clipdense.models.reco.image_index.ImageIndex`,
        stored on disk and reused);
     2. compute their dense features and co-segment them into one reference
        embedding (:func:`~.cosegmentation.reference_embedding`), with the
@@ -120,7 +119,7 @@ class ReCo(BaseSegmentor):
     def index(self):
         """The :class:`ImageIndex` (built or loaded on first use)."""
         if self._index is None:
-            from clipdense.apis.image_index import ImageIndex
+            from clipdense.models.reco.image_index import ImageIndex
             cfg = dict(self.index_cfg)
             folder = cfg.pop('folder')
             arch = cfg.pop('arch', None)
@@ -178,7 +177,7 @@ class ReCo(BaseSegmentor):
             self.decode_head.text_encoder.weights_key()
 
     def _resize_archive(self, rgb: np.ndarray) -> np.ndarray:
-        from clipdense.apis.image_index import resize_center_crop
+        from clipdense.models.reco.image_index import resize_center_crop
         if self.archive_resize == 'cv2-bicubic':
             return resize_center_crop(rgb, self.archive_size)
         from clipdense.datasets.transforms.center_crop_frame import (
@@ -189,7 +188,7 @@ class ReCo(BaseSegmentor):
         return pil_resize(rgb, nh, nw, 'bilinear')[top:top + s, left:left + s]
 
     def _load_archive(self, paths: Sequence[str]) -> torch.Tensor:
-        from clipdense.apis.image_index import read_rgb
+        from clipdense.models.reco.image_index import read_rgb
         imgs = []
         for p in paths:
             bgr = self._resize_archive(read_rgb(p))[:, :, ::-1]
@@ -205,7 +204,7 @@ class ReCo(BaseSegmentor):
         if key not in self._weights_hashes:
             import hashlib
 
-            from clipdense.apis.image_index import weights_hash
+            from clipdense.models.reco.image_index import weights_hash
             enc = self.decode_head.text_encoder
             mods = [self.clip_backbone] + ([self.dense_encoder] if self.dense_encoder else [])
             h = hashlib.blake2b(digest_size=16)
@@ -354,7 +353,7 @@ class ReCo(BaseSegmentor):
         """``(K, C)`` reference embeddings of the vocabulary (built for
         concepts not seen before, cached otherwise)."""
         head = self.decode_head
-        names = parse_vocabulary(head.vocabulary)[0]
+        names = head.vocabulary_names
         ctx = {}
         if head.context_elimination:
             for c in head.context_concepts:

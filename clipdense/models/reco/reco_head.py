@@ -5,25 +5,34 @@ from typing import Dict, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
 
 from clipdense.registry import MODELS
+from ..decode_heads.training_free_head import TrainingFreeHead
 from ..text_encoders.openclip_text_base import parse_vocabulary
 from .cosegmentation import COLUMN_SLICINGS
+
+#: fine-to-coarse tables a config may name (ReCoHead's ``fine_to_coarse``):
+#: name -> (module, function returning the table)
+FINE_TO_COARSE_TABLES = {
+    'cocostuff27': ('clipdense.datasets.coco_stuff27', 'fine171_to_coarse27'),
+}
 
 # ReCo's context concepts (configs/reco_*.yaml of the authors' code)
 RECO_CONTEXT_CONCEPTS = ('tree', 'sky', 'building', 'road', 'person')
 
 
 @MODELS.register_module()
-class ReCoHead(BaseModule):
+class ReCoHead(TrainingFreeHead):
     """Vocabulary and options of a :class:`ReCo` segmentor.
 
     It owns no image weights: the segmentor computes the features and asks
     the head for the text embeddings, the options and the cached reference
     embeddings. :meth:`set_vocabulary` changes the classes at call time
     (the text is encoded at once so that bad names fail there; reference
-    embeddings of new concepts are built at the next forward).
+    embeddings of new concepts are built at the next forward). The
+    vocabulary, the text encoder and the training-free ``loss`` come from
+    :class:`TrainingFreeHead`; the scores come from the :class:`ReCo`
+    segmentor (retrieval and co-segmentation), not from :meth:`forward`.
 
     Args:
         text_encoder (dict | nn.Module): :class:`OpenCLIPTextEncoder` of the
@@ -56,8 +65,11 @@ class ReCoHead(BaseModule):
             without tree and sky; ...). ``False`` (clipdense's reading of
             the paper's Sec. 3.3): every context reference with language
             guidance only.
-        fine_to_coarse (Sequence[int], optional): one output class per
-            vocabulary entry; the prediction is the output class of the
+        fine_to_coarse (Sequence[int] | str, optional): one output class per
+            vocabulary entry, or the name of a table of
+            :data:`FINE_TO_COARSE_TABLES` (``'cocostuff27'``: COCO-Stuff's
+            171 classes to the 27 coarse ones,
+            :func:`~clipdense.datasets.coco_stuff27.fine171_to_coarse27`); the prediction is the output class of the
             pixel's best vocabulary entry (argmax first, then the map), as
             the authors evaluate COCO-Stuff-27 (171 fine names, 27 coarse
             classes). ``seg_logits`` keep one channel per vocabulary entry.
@@ -81,13 +93,6 @@ class ReCoHead(BaseModule):
                  include_own_image: bool = True,
                  affinity_chunk: int = 4096,
                  init_cfg=None):
-        super().__init__(init_cfg=None)
-        self.text_encoder = text_encoder if isinstance(text_encoder, nn.Module) \
-            else MODELS.build(text_encoder)
-        names = parse_vocabulary(vocabulary)[0]
-        if num_classes is not None and int(num_classes) != len(names):
-            raise ValueError(f'num_classes={num_classes} but the vocabulary has '
-                             f'{len(names)} classes; leave num_classes out or match it')
         if not isinstance(k, int) or k < 1:
             raise ValueError(f'k (images retrieved per concept) must be a positive '
                              f'integer, got {k!r}')
@@ -96,8 +101,8 @@ class ReCoHead(BaseModule):
                              f'got {column_slicing!r}')
         if not include_own_image and k < 2:
             raise ValueError('include_own_image=False needs k >= 2')
-        self.vocabulary = tuple(vocabulary)
-        self.num_classes = self.out_channels = len(names)
+        # threshold: read by mmseg's postprocess for 1-class outputs
+        super().__init__(text_encoder, vocabulary, num_classes=num_classes, threshold=0.5)
         self.k = int(k)
         self.context_concepts = tuple(parse_vocabulary(context_concepts)[0]) \
             if context_concepts else ()
@@ -108,16 +113,23 @@ class ReCoHead(BaseModule):
         self.temperature = float(text_attention_temperature)
         self.column_slicing = column_slicing
         self.progressive_context_elimination = bool(progressive_context_elimination)
-        self.fine_to_coarse = self._check_map(fine_to_coarse, len(names))
+        self.fine_to_coarse = self._check_map(fine_to_coarse, self.num_classes)
         self.include_own_image = bool(include_own_image)
         self.affinity_chunk = int(affinity_chunk)
-        self.threshold = 0.5  # read by mmseg's postprocess for 1-class outputs
         self._refs: Dict[tuple, torch.Tensor] = {}
 
     @staticmethod
     def _check_map(fine_to_coarse, n):
         if fine_to_coarse is None:
             return None
+        if isinstance(fine_to_coarse, str):
+            if fine_to_coarse not in FINE_TO_COARSE_TABLES:
+                raise ValueError(f'unknown fine_to_coarse table {fine_to_coarse!r}; give '
+                                 f'one of {sorted(FINE_TO_COARSE_TABLES)} or a list of '
+                                 'output class ids, one per vocabulary entry')
+            import importlib
+            module, fn = FINE_TO_COARSE_TABLES[fine_to_coarse]
+            fine_to_coarse = getattr(importlib.import_module(module), fn)()
         m = [int(c) for c in fine_to_coarse]
         if len(m) != n:
             raise ValueError(f'fine_to_coarse has {len(m)} entries but the vocabulary has '
@@ -131,27 +143,23 @@ class ReCoHead(BaseModule):
         """Classes of the prediction (``pred_sem_seg``)."""
         return self.num_classes if self.fine_to_coarse is None else max(self.fine_to_coarse) + 1
 
-    def init_weights(self):
-        self._is_init = True  # the text tower keeps its loaded weights
-
-    def set_vocabulary(self, vocabulary: Sequence[str]) -> None:
-        """Use new class names; ``num_classes`` / ``out_channels`` follow.
-        Reference embeddings of concepts not seen before are built at the
-        next forward (those seen before are reused)."""
-        names = parse_vocabulary(vocabulary)[0]
-        self.text_encoder(tuple(vocabulary))  # bad names fail here; cached
-        if self.fine_to_coarse is not None and len(names) != len(self.fine_to_coarse):
+    def on_vocabulary(self, parsed) -> None:
+        """Reference embeddings of concepts not seen before are built at the
+        next forward (those seen before are reused); a fine-to-coarse map
+        of another vocabulary is dropped."""
+        if self.fine_to_coarse is not None and \
+                len(parsed.names) != len(self.fine_to_coarse):
             import warnings
             warnings.warn('ReCoHead: the new vocabulary replaces the fine classes; '
                           'fine_to_coarse is dropped (predictions index the vocabulary)')
             self.fine_to_coarse = None
-        self.vocabulary = tuple(vocabulary)
-        self.num_classes = self.out_channels = len(names)
 
     def class_embeddings(self, concepts: Optional[Sequence[str]] = None) -> torch.Tensor:
         """``(K, D)`` dense-CLIP text embeddings of ``concepts`` (default:
         the vocabulary)."""
-        return self.text_encoder(tuple(concepts or self.vocabulary)).float()
+        if not concepts:
+            return self.encode_vocabulary().float()
+        return self.text_encoder(tuple(concepts)).float()
 
     def option_key(self) -> tuple:
         """Everything besides weights and concept that a reference depends on."""

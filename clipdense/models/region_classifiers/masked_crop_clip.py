@@ -248,7 +248,7 @@ class MaskedCropCLIP(BaseModule):
         holding either)."""
         obj = path_or_tensor
         if isinstance(obj, str):
-            from clipdense.engine.checkpoint import safe_torch_load
+            from clipdense.fileio import safe_torch_load
             obj = safe_torch_load(obj, map_location='cpu')
         if isinstance(obj, dict):
             obj = obj.get('mask_prompts', obj.get('state_dict', {}).get('mask_prompts'))

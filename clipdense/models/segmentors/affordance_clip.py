@@ -12,7 +12,9 @@ from mmseg.models.segmentors.base import BaseSegmentor
 from torch import nn
 
 from clipdense.registry import MODELS
+from ..open_vocab import build_text_encoder
 from ..utils.templates import get_templates
+from ..utils.text_cache import TextEmbeddingCache
 
 # Action-prompt templates. The paper's template is not public (methods.md
 # Part B 4.2); these phrase an action as the part of an object one acts
@@ -124,8 +126,7 @@ class AffordanceCLIP(BaseSegmentor):
                  init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
-        self.text_encoder = text_encoder if isinstance(text_encoder, nn.Module) \
-            else MODELS.build(text_encoder)
+        self.text_encoder = build_text_encoder(text_encoder)
         for attr in ('out_channels', 'embed_dim'):
             if not hasattr(self.backbone, attr):
                 raise TypeError(f'AffordanceCLIP needs an OpenCLIPResNet-like backbone '
@@ -157,7 +158,7 @@ class AffordanceCLIP(BaseSegmentor):
         self.text_cache_size = int(text_cache_size)
         self.feature_cache_size = int(feature_cache_size)
         self._feat_cache: 'OrderedDict[str, tuple]' = OrderedDict()
-        self._text_cache: 'OrderedDict[tuple, torch.Tensor]' = OrderedDict()
+        self._text_cache = TextEmbeddingCache(self.text_cache_size)
         self.train_cfg = dict(train_cfg or {})
         self.test_cfg = dict(test_cfg or {})
         self._check_test_cfg()
@@ -218,18 +219,13 @@ class AffordanceCLIP(BaseSegmentor):
             with torch.no_grad():
                 emb = self.text_encoder(list(todo.values()), templates=tmpl)
             for k, e in zip(todo, emb):
-                self._text_cache[k] = e.detach()
-        out = torch.stack([self._cached(k) for k in keys])
-        self._trim_cache()
+                self._text_cache.put(k, e, trim=False)
+        return self._stack_cached(keys)
+
+    def _stack_cached(self, keys) -> torch.Tensor:
+        out = torch.stack([self._text_cache.lookup(k) for k in keys])
+        self._text_cache.trim()  # after the batch: it may hold more than the cache
         return out
-
-    def _cached(self, key) -> torch.Tensor:
-        self._text_cache.move_to_end(key)
-        return self._text_cache[key]
-
-    def _trim_cache(self):
-        while len(self._text_cache) > self.text_cache_size:
-            self._text_cache.popitem(last=False)
 
     def encode_sentences(self, sentences: Sequence[str]) -> torch.Tensor:
         """``(N, D)`` L2-normalised embeddings of referring expressions, as
@@ -249,10 +245,8 @@ class AffordanceCLIP(BaseSegmentor):
                     for i in range(0, len(prompts), 256)])
             feats = F.normalize(feats.view(len(todo), len(tmpl), -1).mean(1), dim=-1)
             for s, f in zip(todo, feats):
-                self._text_cache[(wk, tmpl, s)] = f.detach()
-        out = torch.stack([self._cached((wk, tmpl, s)) for s in sentences])
-        self._trim_cache()
-        return out
+                self._text_cache.put((wk, tmpl, s), f, trim=False)
+        return self._stack_cached([(wk, tmpl, s) for s in sentences])
 
     def _texts(self, data_samples) -> Tuple[List[str], torch.Tensor]:
         """The texts of a batch, flattened, and the image of each."""

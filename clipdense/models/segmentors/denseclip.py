@@ -12,7 +12,8 @@ from mmseg.utils import add_prefix
 from torch import nn
 
 from clipdense.registry import MODELS
-from ..text_encoders.openclip_text_base import parse_vocabulary
+from ..open_vocab import check_vocabulary
+from ..utils.text_cache import TextEmbeddingCache
 from ..utils.pixel_text import pixel_text_score_map, visual_context
 
 PROMPTING = ('post', 'pre')
@@ -195,12 +196,12 @@ class DenseCLIPSegmentor(EncoderDecoder):
                     "dataset type (e.g. 'ADE20KDataset') or model.vocabulary=[...] "
                     '(also possible with --cfg-options)')
             vocabulary = classes_of(classes_from)
-        names = parse_vocabulary(vocabulary)[0]
+        names = check_vocabulary(vocabulary).names
         self.vocabulary = tuple(str(v) for v in vocabulary)
         k = len(names)
         self.prompting = prompting
         self.tau = float(tau)
-        self._text_cache = None
+        self._text_cache = TextEmbeddingCache(1)
 
         # ---- image backbone ---------------------------------------------
         backbone = _as_cfg(backbone)
@@ -326,7 +327,7 @@ class DenseCLIPSegmentor(EncoderDecoder):
             ValueError: a different number of classes (the neck and decode
                 head are trained for ``K``), or a bad vocabulary.
         """
-        names = parse_vocabulary(vocabulary)[0]
+        names = check_vocabulary(vocabulary, self.text_encoder).names
         if len(names) != self.num_classes:
             raise ValueError(
                 f'this DenseCLIP model was trained for {self.num_classes} classes (its '
@@ -337,7 +338,7 @@ class DenseCLIPSegmentor(EncoderDecoder):
                 'such as MaskCLIP)')
         self.text_encoder.check_names([s for n in names for s in n.split(',') if s.strip()])
         self.vocabulary = tuple(str(v) for v in vocabulary)
-        self._text_cache = None
+        self._text_cache.clear()
 
     # ---- text side -------------------------------------------------------
     def _encode_text(self, context: Optional[torch.Tensor]) -> torch.Tensor:
@@ -355,17 +356,14 @@ class DenseCLIPSegmentor(EncoderDecoder):
         and the text tower's weights.
         """
         enc = self.text_encoder
-        params = enc.tower_parameters() + ([self.contexts] if self.contexts is not None else [])
-        if torch.is_grad_enabled() and any(p.requires_grad for p in params):
-            self._text_cache = None
-            return self._encode_text(self.contexts)
         ctx = self.contexts
+        params = enc.tower_parameters() + ([ctx] if ctx is not None else [])
+        trainable = torch.is_grad_enabled() and any(p.requires_grad for p in params)
+        if trainable:
+            self._text_cache.clear()
         key = (self.vocabulary, enc.weights_key(),
                None if ctx is None else (ctx.data_ptr(), ctx._version, ctx.device, ctx.dtype))
-        if self._text_cache is None or self._text_cache[0] != key:
-            with torch.no_grad():
-                self._text_cache = (key, self._encode_text(ctx))
-        return self._text_cache[1]
+        return self._text_cache.get(key, lambda: self._encode_text(ctx), trainable=trainable)
 
     def _class_embeddings(self, glob: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
         """Text embeddings ``(B, K, D)`` after context-aware prompting."""

@@ -1,12 +1,12 @@
 """Frozen open_clip text tower -> class embeddings of a vocabulary."""
-from collections import OrderedDict
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 
 from clipdense.registry import MODELS
 from ..utils.templates import get_templates
+from ..utils.text_cache import TextEmbeddingCache
 from .openclip_text_base import OpenCLIPTextBase, parse_vocabulary
 
 
@@ -70,7 +70,7 @@ class OpenCLIPTextEncoder(OpenCLIPTextBase):
         self.batch_size = int(batch_size)
         self.max_cached = int(max_cached)
         self.split_synonyms = bool(split_synonyms)
-        self._cache: 'OrderedDict[tuple, torch.Tensor]' = OrderedDict()
+        self._cache = TextEmbeddingCache(self.max_cached)
 
     def _encode_prompts(self, prompts, ctx):
         tokens = self.tokenize(prompts, ctx)
@@ -99,17 +99,24 @@ class OpenCLIPTextEncoder(OpenCLIPTextBase):
         if vocabulary is None:
             vocabulary = self.vocabulary
         names, synonyms = parse_vocabulary(vocabulary)
+        return self.encode_names(names, synonyms, templates)
+
+    def encode_names(self, names: Tuple[str, ...], synonyms: Tuple[Tuple[str, ...], ...],
+                     templates: Union[None, str, Sequence[str]] = None) -> torch.Tensor:
+        """:meth:`forward` for a vocabulary already checked by
+        ``parse_vocabulary`` (its names and synonyms): what
+        :class:`~clipdense.models.open_vocab.OpenVocabMixin` calls, so that a
+        vocabulary is checked once."""
         if not self.split_synonyms:
             synonyms = tuple((n, ) for n in names)
         tmpl = self.templates if templates is None else get_templates(templates)
         trainable = torch.is_grad_enabled() and any(
             p.requires_grad for p in self.tower_parameters())
-        key = (self.weights_key(), tmpl, names, self.split_synonyms)
-        if not trainable and key in self._cache:
-            self._cache.move_to_end(key)
-            # a copy: callers may normalise or scale the result in place
-            return self._cache[key].clone()
+        key = (self.weights_key(), tmpl, tuple(names), self.split_synonyms)
+        return self._cache.get(key, lambda: self._encode_classes(synonyms, tmpl),
+                               trainable=trainable)
 
+    def _encode_classes(self, synonyms, tmpl) -> torch.Tensor:
         self.check_names([s for syn in synonyms for s in syn])
         prompts, index = [], {}
         per_class = []
@@ -124,12 +131,6 @@ class OpenCLIPTextEncoder(OpenCLIPTextBase):
                     rows.append(index[p])
             per_class.append(rows)
         self.check_truncation(prompts, self.context_length)
-        with torch.set_grad_enabled(trainable):
-            feats = F.normalize(self._encode_prompts(prompts, self.context_length), dim=-1)
-            emb = torch.stack([feats[rows].mean(dim=0) for rows in per_class])
-            emb = F.normalize(emb, dim=-1)
-        if not trainable:
-            self._cache[key] = emb.detach().clone()
-            while len(self._cache) > self.max_cached:
-                self._cache.popitem(last=False)
-        return emb
+        feats = F.normalize(self._encode_prompts(prompts, self.context_length), dim=-1)
+        emb = torch.stack([feats[rows].mean(dim=0) for rows in per_class])
+        return F.normalize(emb, dim=-1)

@@ -19,7 +19,7 @@ classified by :class:`~clipdense.models.decode_heads.MaskCLIPHead` with
 import torch
 import torch.nn.functional as F
 
-from .dense_attention import BlockOps, register_last_block_path
+from .dense_attention import BlockOps, refuse_eva_blocks, register_last_block_path
 
 
 @register_last_block_path('clearclip')
@@ -27,10 +27,7 @@ def clearclip_last_block(ops: BlockOps, x: torch.Tensor) -> torch.Tensor:
     """ClearCLIP's last block on its input tokens ``x`` ``(B, N, C)``:
     ``out(softmax(q q^T / sqrt(d)) v)`` with q, v from ``LN1(x)``, no
     residual, no FFN. Returns ``(B, N, C)``."""
-    if ops.kind == 'eva':
-        raise NotImplementedError(
-            'ClearCLIP is implemented for open_clip ViT blocks; EVA blocks rotate q/k '
-            '(RoPE), which this q-q path does not apply. Use an open_clip ViT arch.')
+    refuse_eva_blocks(ops, 'ClearCLIP')
     y = ops.norm1(x)
     q, _, v = ops.qkv(y)
     o = F.scaled_dot_product_attention(q, q, v)

@@ -12,7 +12,7 @@
   dict, or one under ``'state_dict'``, ``'module.'`` prefixes stripped),
 * an OpenAI CLIP TorchScript archive (``RN50.pt``, ``ViT-B-16.pt`` ...),
   reduced to its state dict WITHOUT running TorchScript
-  (:func:`clipdense.engine.torchscript_archive.read_torchscript_state_dict`:
+  (:func:`clipdense.fileio.torchscript_archive.read_torchscript_state_dict`:
   the module tree through an allow-listed unpickler, tensors straight from
   the zip's ``data/`` records). An archive that cannot be read that way is
   refused; ``trust_torchscript=True`` (or ``CLIPDENSE_TRUST_CHECKPOINTS=1``,
@@ -266,8 +266,8 @@ def resolve_pretrained(arch: str, pretrained: str, *,
 def _read_torchscript(path: str, trust_torchscript: Optional[bool]):
     """State dict of a TorchScript archive; runs none of its code unless
     the caller trusts the file and the safe reader cannot read it."""
-    from clipdense.engine.checkpoint import TRUST_ENV, trust_checkpoints_enabled
-    from clipdense.engine.torchscript_archive import (UnsafeTorchScriptError,
+    from clipdense.fileio import TRUST_ENV, trust_checkpoints_enabled
+    from clipdense.fileio.torchscript_archive import (UnsafeTorchScriptError,
                                                       read_torchscript_state_dict)
     try:
         return read_torchscript_state_dict(path)
@@ -311,7 +311,7 @@ def load_weight_file(path: str, *, trust_torchscript: Optional[bool] = None
         UnsafeTorchScriptError: a TorchScript archive that cannot be read
             without running its code, and ``trust_torchscript`` is off.
     """
-    from clipdense.engine.torchscript_archive import is_torchscript_archive
+    from clipdense.fileio.torchscript_archive import is_torchscript_archive
     path = os.path.expanduser(str(path))
     is_openai = False
     if path.endswith('.safetensors'):

@@ -251,6 +251,16 @@ def vv_dual_path_step(ops: BlockOps, x_ori: torch.Tensor,
 LAST_BLOCK_PATHS: Dict[str, Callable] = {}
 
 
+def refuse_eva_blocks(ops: BlockOps, method: str) -> None:
+    """Raise ``NotImplementedError`` naming the fix when a last-block path
+    written for open_clip ViT blocks meets an EVA block (whose q/k are
+    rotated by RoPE, which such a path does not apply)."""
+    if ops.kind == 'eva':
+        raise NotImplementedError(
+            f'{method} is implemented for open_clip ViT blocks; EVA blocks rotate q/k '
+            '(RoPE), which this path does not apply. Use an open_clip ViT arch.')
+
+
 def register_last_block_path(name: str) -> Callable:
     """Decorator: offer ``fn(ops, x)`` as the ViT joint output ``name``.
 

@@ -19,7 +19,7 @@ Selected with ``joint_outputs=('sclip', )`` on
 import torch
 import torch.nn.functional as F
 
-from .dense_attention import BlockOps, register_last_block_path
+from .dense_attention import BlockOps, refuse_eva_blocks, register_last_block_path
 
 
 @register_last_block_path('sclip')
@@ -27,10 +27,7 @@ def sclip_last_block(ops: BlockOps, x: torch.Tensor) -> torch.Tensor:
     """SCLIP's last block on its input tokens ``x`` ``(B, N, C)``:
     correlative self-attention (q-q plus k-k softmax, both applied to v),
     residual and FFN kept. Returns ``(B, N, C)``."""
-    if ops.kind == 'eva':
-        raise NotImplementedError(
-            'SCLIP is implemented for open_clip ViT blocks; EVA blocks rotate q/k '
-            '(RoPE), which this path does not apply. Use an open_clip ViT arch.')
+    refuse_eva_blocks(ops, 'SCLIP')
     y = ops.norm1(x)
     q, k, v = ops.qkv(y)
     o = F.scaled_dot_product_attention(q, q, v) + F.scaled_dot_product_attention(k, k, v)

@@ -47,16 +47,10 @@ fine_classes = (
     'wall concrete', 'wall other', 'wall panel', 'wall stone', 'wall tile',
     'wall wood', 'water other', 'waterdrops', 'window blind', 'window other',
     'wood')
-fine_to_coarse = [
-    9, 11, 11, 11, 11, 11, 11, 11, 11, 8, 8, 8, 8, 8, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-    7, 6, 6, 6, 6, 6, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 5, 5, 5, 5, 5, 5,
-    5, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0, 0, 1, 1, 1,
-    1, 1, 4, 4, 4, 4, 4, 4, 4, 17, 17, 22, 20, 20, 22, 15, 25, 16, 13, 12, 12,
-    17, 17, 23, 15, 15, 17, 15, 21, 15, 25, 13, 13, 13, 13, 13, 22, 26, 14, 14,
-    15, 22, 21, 21, 24, 20, 22, 15, 17, 16, 15, 22, 24, 21, 17, 25, 16, 21, 17,
-    22, 16, 21, 21, 25, 21, 26, 21, 24, 20, 17, 14, 21, 26, 15, 23, 20, 21, 24,
-    15, 24, 22, 25, 15, 20, 17, 17, 22, 14, 18, 18, 18, 18, 18, 18, 18, 26, 26,
-    19, 19, 24]
+# the 171 -> 27 table, by name: it has one source,
+# clipdense.datasets.coco_stuff27.fine171_to_coarse27() (ReCoHead resolves
+# the name; see its fine_to_coarse argument)
+fine_to_coarse = 'cocostuff27'
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),

@@ -38,7 +38,7 @@ from typing import Dict, Optional
 
 import torch
 
-from .checkpoint import UnsafeCheckpointError
+from .errors import UnsafeCheckpointError
 
 _STORAGE_DTYPES = {
     'DoubleStorage': torch.float64, 'FloatStorage': torch.float32,

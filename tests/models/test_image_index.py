@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from clipdense.apis.image_index import ImageIndex, list_images
+from clipdense.models.reco.image_index import ImageIndex, list_images
 from clipdense.testing import register_tiny_models
 
 ARCH = 'clipdense-tiny-rn'

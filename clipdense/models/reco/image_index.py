@@ -4,7 +4,7 @@ and Co-segment for Zero-shot Transfer", NeurIPS 2022, Sec. 3.1).
 
 Example::
 
-    from clipdense.apis.image_index import ImageIndex
+    from clipdense.models.reco.image_index import ImageIndex
     index = ImageIndex('data/synthetic/flat/img_dir/train',
                        arch='clipdense-synth-rn',
                        pretrained='work_dirs/quickstart/tiny_clip.pt',
