@@ -23,6 +23,6 @@ train_dataloader = dict(
         img_suffix='.png',
         seg_map_suffix='.png',
         ann_file=pseudo_label_dir + '/split.txt',
-        data_prefix=dict(img_path={{_base_.data_root}} + '/leftImg8bit/train',
+        data_prefix=dict(img_path='data/cityscapes/leftImg8bit/train',
                          seg_map_path=pseudo_label_dir),
         pipeline={{_base_.reco_plus_train_pipeline}}))

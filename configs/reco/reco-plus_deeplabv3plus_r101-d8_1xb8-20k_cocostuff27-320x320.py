@@ -23,6 +23,6 @@ train_dataloader = dict(
         img_suffix='.jpg',
         seg_map_suffix='.png',
         ann_file=pseudo_label_dir + '/split.txt',
-        data_prefix=dict(img_path={{_base_.data_root}} + '/images/train2017',
+        data_prefix=dict(img_path='data/cocostuff/images/train2017',
                          seg_map_path=pseudo_label_dir),
         pipeline={{_base_.reco_plus_train_pipeline}}))
