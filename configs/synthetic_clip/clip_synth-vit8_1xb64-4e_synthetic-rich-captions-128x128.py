@@ -10,21 +10,22 @@
 # work_dirs/proxy/proxy_clip.pt (built once and cached).
 # The quickstart's tiny CLIP (clip_synth-rn_...) is unchanged.
 #
-# Schedule: sized to about 45 minutes on 2 loaded CPU cores (0.95 s/iter
-# measured when idle, 2-6x slower under load;
-# on a few iterations first; tools/proxy_clip.py --time-iters).
+# Schedule: sized to about 50 minutes on 2 CPU cores shared with other jobs:
+# 0.95 s/iter at batch 64 on 2 idle cores, about 5 s/iter under that load
+# (measured with tools/proxy_clip.py --time-iters and the first 25 iters);
+# 4 epochs of the 10000-image corpus = 628 iterations.
 _base_ = ['./clip_synth-rn_1xb64-30e_synthetic-captions-128x128.py']
 data_root = 'data/synthetic_rich'
 model = dict(model_name='clipdense-synth-vit8', channels_last=False)
 train_dataloader = dict(
     batch_size=64,
     dataset=dict(data_root=data_root, ann_file='clip_train.jsonl'))
-max_epochs = 8
+max_epochs = 4
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 # ViTs from scratch want a lower peak rate than the small ResNet
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=150),
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
     dict(type='CosineAnnealingLR', by_epoch=True, begin=1, end=max_epochs,
          eta_min=1e-5, convert_to_iter_based=True),
 ]
