@@ -27,8 +27,10 @@ world renders them (every word is true of its image):
 
 What the world does not render, the captions do not say: the everyday
 objects (ball, cup, knife, ...) have no states (no scratched knife), the
-anomaly categories have no parts, nothing is held or used (no agent), and
-there are no support relations (nothing stands *on* another object).
+anomaly categories have no functional parts (only the bottle mouth's
+"broken rim" is named), nothing is held or used (no agent, so no
+interaction words beyond what a part is for), and there are no support
+relations (nothing stands *on* another object).
 
 Images are drawn from their own seed stream, so they never coincide with the
 world's held-out test images (classification, MVTec test, AGD). Entry point:
