@@ -86,6 +86,14 @@ def main(argv=None):
     for r in rows:
         lines.append(f'| {r["claim"]} | {r["ours"]} | {r["margin"]} | '
                      f'{r["spread"]} | {r["reproduced"]} | {r["source"]} |')
+    if osp.isfile(args.proxy_report):
+        rep = json.load(open(args.proxy_report))['results']['proxy CLIP']
+        lines += ['', f'The proxy CLIP these rows use: zero-shot top-1 '
+                  f'{rep["zero_shot_top1"]:.1f}% on held-out single objects, '
+                  f'token grid {rep["grid"][0]}x{rep["grid"][1]} '
+                  f'(`{osp.relpath(args.proxy_report, ROOT)}`). A margin with '
+                  'no measured seed spread is a direction only, not a result '
+                  'beyond the spread.']
     n = sum(r['reproduced'] == 'yes' for r in rows)
     rerun = sum(r['reproduced'] != 'not rerun' for r in rows)
     lines += ['', f'Reproduced in direction: {n} of {rerun} rerun '

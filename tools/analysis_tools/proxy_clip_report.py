@@ -369,6 +369,13 @@ def write(args, argv, results, training, wall):
                   '(2 CPU cores shared with other jobs). Mean contrastive loss '
                   'per epoch: ' + ', '.join(f'{e}: {v:.3f}' for e, v, _ in el)
                   + '.']
+        if len(el) >= 2:
+            drop = (el[-2][1] - el[-1][1]) / el[-2][1] * 100
+            lines[-1] += (
+                f' The last epoch lowered it by {drop:.0f}%: ' +
+                ('still falling, not plateaued (a longer schedule: '
+                 '`make proxy-clip PROXY_ARGS="--epochs N"`).' if drop > 5
+                 else 'plateaued.'))
     lines += ['', f'Wall time of this report {wall:.0f} s.', '']
     md = '\n'.join(lines)
     os.makedirs(osp.dirname(args.out) or '.', exist_ok=True)
