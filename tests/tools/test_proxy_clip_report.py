@@ -57,6 +57,7 @@ def test_report_and_ablations(setup):
     table = runpy.run_path(osp.join(ROOT, 'tools/analysis_tools/'
                                     'ablations_table.py'))
     rows = table['main'](['--proxy-report', str(tmp / 'proxy_clip.json'),
+                          '--anomaly-report', str(tmp / 'absent.json'),
                           '--out', str(tmp / 'ablations')])
     assert len(rows) == 8
     filled = [r for r in rows if r['reproduced'] != 'not rerun']
