@@ -68,3 +68,28 @@ def test_report_and_ablations(setup):
     assert all(r['ours'] == 'not rerun' for r in rows if r not in filled)
     assert 'Command: `python tools/analysis_tools/ablations_table.py' in open(
         tmp / 'ablations.md').read()
+
+
+def test_anovl_on_the_proxy(setup):
+    tmp, world, weights = setup
+    bench = runpy.run_path(osp.join(ROOT, 'tools/analysis_tools/'
+                                    'bench_anomaly_proxy.py'))
+    cfg = bench['proxy_cfg'](bench['CONFIGS'][2][1], type('A', (), dict(
+        data_root=world['root'], proxy=weights['clipdense-synth-vit8'],
+        bench_dir=str(tmp / 'b')))(), seed=7)
+    assert cfg.model.backbone.type == 'OpenCLIPViT'
+    assert 'vv' in cfg.model.backbone.joint_outputs
+    assert cfg.model.head.tta.seed == 7
+    assert cfg.model.head.text_encoder.arch == 'clipdense-synth-vit8'
+    rows = bench['main'](['--data-root', world['root'], '--proxy',
+                          weights['clipdense-synth-vit8'], '--bench-dir',
+                          str(tmp / 'b'), '--seeds', '0', '1', '--out',
+                          str(tmp / 'anomaly_proxy')])
+    assert [len(r['runs']) for r in rows] == [1, 1, 2]
+    assert rows[0]['spread'] is None and rows[2]['spread'] is not None
+    for r in rows:
+        assert 0 <= r['mean']['pixel_auroc'] <= 100
+    table = runpy.run_path(osp.join(ROOT, 'tools/analysis_tools/'
+                                    'ablations_table.py'))
+    row = table['anovl_row'](str(tmp / 'anomaly_proxy.json'))
+    assert 'seeds:' in row['ours']
