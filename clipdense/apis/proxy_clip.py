@@ -1,0 +1,180 @@
+"""The proxy CLIP of the synthetic world (``make proxy-clip``,
+``tools/proxy_clip.py``; issue #25).
+
+1. write the rich-caption corpus (cached, ``data/synthetic_rich``;
+   :mod:`clipdense.datasets.synthetic.rich_captions`);
+2. train the proxy CLIP (``clipdense-synth-vit8``, a 16x16 token grid at
+   128 px) on it and export the weights in open_clip's format to
+   ``work_dirs/proxy/proxy_clip.pt``. Cached like the quickstart's tiny CLIP
+   (:func:`clipdense.apis.synthetic_pipeline.step_clip`): a stamp holds a hash
+   of the config, the architecture, the corpus marker, the seed and the
+   schedule, so a second run returns at once; ``--fresh`` retrains.
+
+The per-epoch mean training loss is kept in the stamp
+(``work_dirs/proxy/proxy_clip/done.json``) and printed, to show whether the
+schedule plateaued. ``--time-iters N`` only times N iterations (to size the
+schedule) and writes nothing.
+"""
+import argparse
+import json
+import os.path as osp
+import time
+
+from .synthetic_pipeline import ROOT, cached, file_hash, write_stamp
+
+PROXY_CONFIG = osp.join(
+    ROOT, 'configs/synthetic_clip/'
+    'clip_synth-vit8_1xb64-4e_synthetic-rich-captions-128x128.py')
+PROXY_ARCH = 'clipdense-synth-vit8'
+
+
+def log(msg):
+    print(f'[proxy-clip] {msg}', flush=True)
+
+
+def arch_file(name=PROXY_ARCH):
+    from clipdense.models.utils.clip_archs import ARCH_DIR
+    return osp.join(ARCH_DIR, f'{name}.json')
+
+
+def step_rich_captions(args):
+    from clipdense.datasets.synthetic.rich_captions import \
+        generate_rich_captions
+    return generate_rich_captions(args.data_root, seed=args.seed,
+                                  num_train=args.num_train,
+                                  num_val=args.num_val, workers=args.workers,
+                                  progress=True)
+
+
+def proxy_cfg(args, corpus):
+    from mmengine.config import Config
+    cfg = Config.fromfile(args.config)
+    cfg.train_dataloader.dataset.data_root = corpus['root']
+    cfg.randomness = dict(seed=args.seed)
+    if args.epochs is not None:
+        cfg.train_cfg.max_epochs = args.epochs
+        for sch in cfg.param_scheduler:
+            if sch.get('by_epoch', False):
+                sch['end'] = args.epochs
+    if args.batch_size is not None:
+        cfg.train_dataloader.batch_size = args.batch_size
+    return cfg
+
+
+def epoch_losses(work_dir):
+    """Per-epoch mean of the logged ``loss`` (MMEngine's ``scalars.json`` of
+    the newest run under ``work_dir``): ``[(epoch, mean, n_logs), ...]``."""
+    import glob
+    logs = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                     'scalars.json')), key=osp.getmtime)
+    if not logs:
+        return []
+    per = {}
+    with open(logs[-1]) as f:
+        for line in f:
+            rec = json.loads(line)
+            if 'loss' in rec and 'epoch' in rec:
+                per.setdefault(int(rec['epoch']), []).append(rec['loss'])
+    return [(e, sum(v) / len(v), len(v)) for e, v in sorted(per.items())]
+
+
+def step_proxy_clip(args, corpus):
+    """Train the proxy CLIP; returns the open_clip weight file."""
+    import io
+
+    import torch
+    from mmengine.runner import Runner
+
+    from clipdense.engine.checkpoint import atomic_write_bytes
+    from clipdense.models.pretraining import export_open_clip_state_dict
+
+    work_dir = osp.join(args.work_dir, 'proxy_clip')
+    out = osp.join(args.work_dir, 'proxy_clip.pt')
+    marker = osp.join(corpus['root'], '.clipdense_rich_captions.json')
+    key = file_hash(args.config, arch_file(), marker,
+                    extra=json.dumps([args.seed, args.epochs,
+                                      args.batch_size]))
+    stamp = osp.join(work_dir, 'done.json')
+    if not args.fresh and osp.isfile(out) and cached(stamp, key):
+        log(f'proxy CLIP: cached ({out})')
+        return out
+    cfg = proxy_cfg(args, corpus)
+    cfg.work_dir = work_dir
+    cfg.experiment_name = f'proxy_clip_{int(time.time())}'
+    t0 = time.perf_counter()
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    wall = time.perf_counter() - t0
+    state = export_open_clip_state_dict(
+        {'state_dict': runner.model.state_dict()})
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(out, buf.getvalue())
+    losses = epoch_losses(work_dir)
+    write_stamp(stamp, key, weights=out, train_wall_seconds=wall,
+                epoch_loss=losses, epochs=cfg.train_cfg.max_epochs,
+                batch_size=cfg.train_dataloader.batch_size)
+    log(f'proxy CLIP: wrote {out} ({wall:.0f}s)')
+    return out
+
+
+def time_iters(args, corpus, n):
+    """Time ``n`` training iterations (after one warm-up); prints it/s."""
+    import torch
+    from mmengine.registry import DATASETS, MODELS
+    from mmengine.dataset import pseudo_collate
+    from mmengine.optim import build_optim_wrapper
+
+    cfg = proxy_cfg(args, corpus)
+    torch.manual_seed(args.seed)
+    model = MODELS.build(cfg.model)
+    ds = DATASETS.build(cfg.train_dataloader.dataset)
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    bs = cfg.train_dataloader.batch_size
+    t0 = None
+    for i in range(n + 1):
+        if i == 1:
+            t0 = time.perf_counter()
+        batch = pseudo_collate([ds[(i * bs + j) % len(ds)]
+                                for j in range(bs)])
+        model.train_step(batch, optim)
+    dt = (time.perf_counter() - t0) / n
+    iters = -(-len(ds) // bs)
+    log(f'{dt:.2f} s/iter at batch {bs} ({bs / dt:.1f} img/s); one epoch '
+        f'= {iters} iters = {iters * dt / 60:.1f} min')
+    return dt
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Build the proxy CLIP of the synthetic world (cached)')
+    parser.add_argument('--config', default=PROXY_CONFIG)
+    parser.add_argument('--data-root',
+                        default=osp.join(ROOT, 'data', 'synthetic_rich'),
+                        help='rich-caption corpus folder')
+    parser.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs',
+                                                       'proxy'))
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--num-train', type=int, default=10000)
+    parser.add_argument('--num-val', type=int, default=500)
+    parser.add_argument('--workers', type=int, default=1)
+    parser.add_argument('--epochs', type=int, default=None,
+                        help='override the config schedule')
+    parser.add_argument('--batch-size', type=int, default=None)
+    parser.add_argument('--fresh', action='store_true',
+                        help='retrain even when cached')
+    parser.add_argument('--time-iters', type=int, default=0,
+                        help='only time this many iterations')
+    args = parser.parse_args(argv)
+    from clipdense.utils import register_all_modules
+    register_all_modules(init_default_scope=True)
+    log('[1/2] rich-caption corpus')
+    corpus = step_rich_captions(args)
+    if args.time_iters:
+        return time_iters(args, corpus, args.time_iters)
+    log(f'[2/2] proxy CLIP ({PROXY_ARCH})')
+    out = step_proxy_clip(args, corpus)
+    stamp = json.load(open(osp.join(args.work_dir, 'proxy_clip', 'done.json')))
+    for e, loss, n in stamp.get('epoch_loss', [])[-5:]:
+        log(f'epoch {e}: mean loss {loss:.4f} ({n} logs)')
+    return out

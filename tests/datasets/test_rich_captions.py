@@ -1,0 +1,221 @@
+"""The proxy CLIP (issue #25): the rich-caption corpus (words only where the
+image shows them, determinism), the 16x16-token architecture and its config
+and build driver (a couple of training iterations, no real training)."""
+import hashlib
+import json
+import os
+import os.path as osp
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from clipdense.datasets.synthetic import spec
+from clipdense.datasets.synthetic.rich_captions import (
+    ANOMALOUS_ADJ, ANOMALOUS_SUFFIX, DEFECT_WORDS, NORMAL_ADJ, NORMAL_SUFFIX,
+    STATE_WORDS, anomaly_caption, generate_rich_captions, relations)
+from clipdense.datasets.synthetic.scene import (compose, sample_layout,
+                                                sample_object)
+
+SMALL = dict(size=64, num_train=60, num_val=4, progress=False)
+ACTION_WORDS = ('hold', 'holding', 'cut', 'cutting', 'hit', 'hitting', 'kick',
+                'kicking', 'drink', 'drinking', 'pour', 'pouring', 'stir',
+                'stirring')
+RELATION_WORDS = ('to the left of', 'to the right of', 'above', 'below',
+                  'in front of')
+
+
+def has(text, phrase):
+    return re.search(r'(?<![\w-])' + re.escape(phrase) + r'(?![\w-])',
+                     text) is not None
+
+
+@pytest.fixture(scope='module')
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp('rich') / 'corpus'
+    paths = generate_rich_captions(str(root), seed=0, **SMALL)
+    rows = [json.loads(line) for line in open(paths['clip_train'])]
+    return root, paths, rows
+
+
+def digest(root):
+    h = hashlib.sha1()
+    for dirpath, dirnames, files in os.walk(root):
+        dirnames.sort()
+        for name in sorted(files):
+            p = osp.join(dirpath, name)
+            h.update(osp.relpath(p, root).encode())
+            h.update(open(p, 'rb').read())
+    return h.hexdigest()
+
+
+def test_corpus_has_every_kind_and_readable_images(corpus):
+    root, paths, rows = corpus
+    kinds = {r['kind'] for r in rows}
+    assert kinds == {'scene', 'parts', 'anomaly', 'stuff'}
+    from PIL import Image
+    for r in rows[:5]:
+        img = Image.open(osp.join(root, r['image']))
+        assert img.size == (64, 64)
+
+
+def test_state_words_only_on_anomaly_images(corpus):
+    _, _, rows = corpus
+    seen_normal = seen_defect = False
+    for r in rows:
+        cap = r['caption']
+        states = [w for w in STATE_WORDS if has(cap, w)]
+        if r['kind'] != 'anomaly':
+            assert not states, (cap, states)
+            continue
+        assert has(cap, r['category'])
+        normal = [w for w in NORMAL_ADJ + NORMAL_SUFFIX if has(cap, w)]
+        if r['defect'] is None:
+            seen_normal = True
+            assert normal, cap
+            assert set(states) <= set(normal), cap
+        else:
+            seen_defect = True
+            assert not normal, cap
+            adjs, withs = DEFECT_WORDS[r['defect']]
+            assert any(has(cap, w) for w in adjs + withs + ANOMALOUS_ADJ +
+                       ANOMALOUS_SUFFIX), cap
+            # no other defect type's specific words
+            others = {w for d, (a, s) in DEFECT_WORDS.items()
+                      if d != r['defect'] for w in a + s} - set(adjs + withs)
+            assert not [w for w in others if has(cap, w)], cap
+    assert seen_normal and seen_defect
+
+
+def test_part_and_action_words_only_for_objects_that_have_them(corpus):
+    _, _, rows = corpus
+    parts_seen = 0
+    for r in rows:
+        cap = r['caption']
+        if r['kind'] == 'anomaly':
+            # the bottle mouth's broken rim is the only part word there
+            extra = {'rim'} if r['category'] == 'bottle' else set()
+            assert not [p for p in spec.PARTS if has(cap, p)
+                        and p not in extra], cap
+            assert not [a for a in ACTION_WORDS if has(cap, a)], cap
+            continue
+        objs = r['objects']
+        allowed_parts = {p for o in objs for p in spec.OBJECT_PARTS[o]}
+        used = {p for p in spec.PARTS if has(cap, p)}
+        assert used <= allowed_parts, cap
+        if r['kind'] != 'parts':
+            assert not used, cap
+            assert not [a for a in ACTION_WORDS if has(cap, a)], cap
+            continue
+        parts_seen += 1
+        (obj, ) = objs
+        afforded = {a for a, per in spec.ACTIONS.items() if obj in per}
+        for a in ('hold', 'cut', 'hit', 'kick', 'pour', 'stir'):
+            if has(cap, a) or has(cap, spec.ACTION_GERUNDS[a]):
+                assert a in afforded, cap
+        if has(cap, 'drink'):
+            assert 'drink_with' in afforded, cap
+        # the caption names what the object affords (its parts are visible)
+        assert any(has(cap, spec.ACTION_GERUNDS[a]) or
+                   has(cap, a.replace('_', ' ')) for a in afforded), cap
+    assert parts_seen > 0
+
+
+def test_relations_only_in_multi_object_scenes(corpus):
+    _, _, rows = corpus
+    with_rel = 0
+    for r in rows:
+        rel = [w for w in RELATION_WORDS if has(r['caption'], w)]
+        if r['kind'] != 'scene' or len(r['objects']) < 2:
+            assert not rel, r['caption']
+        with_rel += bool(rel)
+    assert with_rel > 0
+
+
+def test_relations_follow_the_masks():
+    S = 64
+    lay = sample_layout(np.random.default_rng(0), S, clutter_p=0.0)
+    rng = np.random.default_rng(1)
+    left = sample_object(rng, S, 'ball', size_name='small', center=(12, 40))
+    right = sample_object(rng, S, 'ball', size_name='small', center=(52, 40))
+    rels = relations(compose(lay, [left, right]))
+    assert (1, 'to the right of', 0) in rels
+    assert all(r[1] != 'in front of' for r in rels)
+    # overlapping: the later object is in front
+    back = sample_object(rng, S, 'ball', size_name='large', center=(30, 40))
+    front = sample_object(rng, S, 'cup', size_name='small', center=(34, 40))
+    rels = relations(compose(lay, [back, front]))
+    assert (1, 'in front of', 0) in rels
+
+
+def test_anomaly_caption_good_vs_defect():
+    rng = np.random.default_rng(0)
+    good = [anomaly_caption(rng, 'wood', None, None) for _ in range(20)]
+    bad = [anomaly_caption(rng, 'wood', 'scratch', np.ones((8, 8), np.uint8))
+           for _ in range(20)]
+    assert all('scratch' not in c for c in good)
+    assert any('scratch' in c for c in bad)
+    assert not any(has(c, w) for c in bad for w in NORMAL_ADJ + NORMAL_SUFFIX)
+
+
+def test_determinism_and_cache(tmp_path, corpus):
+    root, _, _ = corpus
+    again = generate_rich_captions(str(tmp_path / 'b'), seed=0, **SMALL)
+    assert digest(root) == digest(again['root'])
+    other = generate_rich_captions(str(tmp_path / 'c'), seed=1, **SMALL)
+    assert digest(root) != digest(other['root'])
+    # a second call returns the cached corpus without rewriting it
+    mtime = os.path.getmtime(again['clip_train'])
+    generate_rich_captions(str(tmp_path / 'b'), seed=0, **SMALL)
+    assert os.path.getmtime(again['clip_train']) == mtime
+
+
+def test_bad_mix_is_refused(tmp_path):
+    with pytest.raises(ValueError, match='mix'):
+        generate_rich_captions(str(tmp_path / 'x'), mix=(1, 0, 0),
+                               progress=False)
+
+
+def test_proxy_arch_gives_16x16_dense_maps():
+    from clipdense.models.backbones import OpenCLIPViT
+    bb = OpenCLIPViT('clipdense-synth-vit8', out_indices=(-1, ),
+                     pyramid=False, joint_outputs=('value', 'dense'))
+    bb.eval()
+    with torch.no_grad():
+        *maps, joint = bb(torch.randn(1, 3, 128, 128))
+    assert maps[-1].shape[-2:] == (16, 16)
+    assert joint['value'].shape == (1, 128, 16, 16)
+    assert joint['dense'].shape == (1, 128, 16, 16)
+    # the quickstart's tiny CLIP is unchanged: 4x4 at 128 px
+    from clipdense.models.backbones import OpenCLIPResNet
+    rn = OpenCLIPResNet('clipdense-synth-rn', out_indices=(3, ),
+                        joint_outputs=('value', ))
+    with torch.no_grad():
+        *_, j = rn.eval()(torch.randn(1, 3, 128, 128))
+    assert j['value'].shape[-2:] == (4, 4)
+
+
+def test_proxy_config_trains_a_few_iterations(tmp_path, capsys):
+    from clipdense.apis import proxy_clip
+    dt = proxy_clip.main(['--data-root', str(tmp_path / 'c'), '--num-train',
+                          '8', '--num-val', '2', '--batch-size', '4',
+                          '--time-iters', '2'])
+    assert osp.isfile(tmp_path / 'c' / 'clip_train.jsonl')
+    assert dt > 0
+    assert 's/iter at batch 4' in capsys.readouterr().out
+
+
+def test_proxy_config_overrides(corpus):
+    import argparse
+
+    from clipdense.apis import proxy_clip
+    root, paths, _ = corpus
+    args = argparse.Namespace(config=proxy_clip.PROXY_CONFIG, seed=3,
+                              epochs=2, batch_size=8)
+    cfg = proxy_clip.proxy_cfg(args, paths)
+    assert cfg.model.model_name == 'clipdense-synth-vit8'
+    assert cfg.randomness.seed == 3 and cfg.train_cfg.max_epochs == 2
+    assert cfg.train_dataloader.dataset.data_root == str(root)
+    assert cfg.train_dataloader.batch_size == 8
+    assert [s['end'] for s in cfg.param_scheduler if s.get('by_epoch')] == [2]

@@ -1,0 +1,95 @@
+"""tools/analysis_tools/proxy_clip_report.py and ablations_table.py on a
+tiny world with untrained weights (plumbing and the resolution diagnostic;
+the real numbers come from the trained CLIPs)."""
+import json
+import os.path as osp
+import runpy
+
+import open_clip
+import pytest
+import torch
+
+from clipdense.datasets.synthetic import generate_world
+from clipdense.models.utils.clip_archs import register_clip_archs
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('report')
+    world = generate_world(
+        str(tmp / 'world'), size=128, num_train=2, num_val=2,
+        styles=('flat', ), parts=('seg', 'classification', 'anomaly'),
+        num_cls_per_class=1, num_anomaly_train=1, num_anomaly_good=1,
+        num_anomaly_defect=1, progress=False)
+    register_clip_archs()
+    weights = {}
+    for arch in ('clipdense-synth-rn', 'clipdense-synth-vit8'):
+        torch.manual_seed(0)
+        weights[arch] = str(tmp / f'{arch}.pt')
+        torch.save(open_clip.create_model(arch).state_dict(), weights[arch])
+    return tmp, world, weights
+
+
+def test_report_and_ablations(setup):
+    tmp, world, weights = setup
+    report = runpy.run_path(osp.join(ROOT, 'tools/analysis_tools/'
+                                     'proxy_clip_report.py'))
+    res = report['main']([
+        '--data-root', world['root'], '--tiny', weights['clipdense-synth-rn'],
+        '--proxy', weights['clipdense-synth-vit8'], '--styles', 'flat',
+        '--probe-steps', '3', '--out', str(tmp / 'proxy_clip')])
+    tiny, proxy = res['tiny CLIP (quickstart)'], res['proxy CLIP']
+    assert tiny['grid'] == [4, 4] and proxy['grid'] == [16, 16]
+    # the finer grid can represent the labels better (oracle per cell)
+    assert (proxy['per_style']['flat']['oracle'] >
+            tiny['per_style']['flat']['oracle'])
+    for r in (tiny, proxy):
+        assert 0 <= r['zero_shot_top1'] <= 100
+        assert set(r['anomaly_auroc']) == {'bottle', 'capsule', 'tile', 'wood'}
+    md = open(tmp / 'proxy_clip.md').read()
+    assert 'Command: `python tools/analysis_tools/proxy_clip_report.py' in md
+    assert '| proxy CLIP | clipdense-synth-vit8 | 16x16 |' in md
+    saved = json.load(open(tmp / 'proxy_clip.json'))
+    assert saved['results']['proxy CLIP']['grid'] == [16, 16]
+
+    table = runpy.run_path(osp.join(ROOT, 'tools/analysis_tools/'
+                                    'ablations_table.py'))
+    rows = table['main'](['--proxy-report', str(tmp / 'proxy_clip.json'),
+                          '--anomaly-report', str(tmp / 'absent.json'),
+                          '--out', str(tmp / 'ablations')])
+    assert len(rows) == 8
+    filled = [r for r in rows if r['reproduced'] != 'not rerun']
+    assert [r['claim'] for r in filled] == ['MaskCLIP > naive dense CLIP']
+    per = saved['results']['proxy CLIP']['per_style']['flat']
+    expect = 'yes' if per['maskclip_captions'] > per['naive_captions'] else 'no'
+    assert filled[0]['reproduced'] == expect
+    assert all(r['ours'] == 'not rerun' for r in rows if r not in filled)
+    assert 'Command: `python tools/analysis_tools/ablations_table.py' in open(
+        tmp / 'ablations.md').read()
+
+
+def test_anovl_on_the_proxy(setup):
+    tmp, world, weights = setup
+    bench = runpy.run_path(osp.join(ROOT, 'tools/analysis_tools/'
+                                    'bench_anomaly_proxy.py'))
+    cfg = bench['proxy_cfg'](bench['CONFIGS'][2][1], type('A', (), dict(
+        data_root=world['root'], proxy=weights['clipdense-synth-vit8'],
+        bench_dir=str(tmp / 'b')))(), seed=7)
+    assert cfg.model.backbone.type == 'OpenCLIPViT'
+    assert 'vv' in cfg.model.backbone.joint_outputs
+    assert cfg.model.head.tta.seed == 7
+    assert cfg.model.head.text_encoder.arch == 'clipdense-synth-vit8'
+    rows = bench['main'](['--data-root', world['root'], '--proxy',
+                          weights['clipdense-synth-vit8'], '--bench-dir',
+                          str(tmp / 'b'), '--seeds', '0', '1', '--out',
+                          str(tmp / 'anomaly_proxy')])
+    assert [len(r['runs']) for r in rows] == [1, 1, 2]
+    assert rows[0]['spread'] is None and rows[2]['spread'] is not None
+    for r in rows:
+        assert 0 <= r['mean']['pixel_auroc'] <= 100
+    table = runpy.run_path(osp.join(ROOT, 'tools/analysis_tools/'
+                                    'ablations_table.py'))
+    row = table['anovl_row'](str(tmp / 'anomaly_proxy.json'))
+    assert 'seeds:' in row['ours']
