@@ -93,3 +93,32 @@ def test_anovl_on_the_proxy(setup):
                                     'ablations_table.py'))
     row = table['anovl_row'](str(tmp / 'anomaly_proxy.json'))
     assert 'seeds:' in row['ours']
+
+
+def test_training_free_methods_on_the_proxy(setup):
+    """MaskCLIP, ClearCLIP, SCLIP and the naive baseline run from their
+    shipped proxy configs through the test loop, each row with its own
+    last-block path and the proxy's weights in both towers."""
+    tmp, world, weights = setup
+    bench = runpy.run_path(osp.join(ROOT, 'tools/analysis_tools/'
+                                    'bench_training_free_proxy.py'))
+    assert bench['main']([
+        '--data-root', world['root'], '--weights', weights['clipdense-synth-vit8'],
+        '--styles', 'flat', '--max-val', '2', '--work-dir', str(tmp / 'tf'),
+        '--out', str(tmp / 'tf_proxy')]) == 0
+    saved = json.load(open(tmp / 'tf_proxy.json'))
+    assert set(saved['results']) == {'naive dense CLIP', 'MaskCLIP', 'ClearCLIP', 'SCLIP'}
+    for row in saved['results'].values():
+        assert 0 <= row['flat']['mIoU'] <= 100
+    md = open(tmp / 'tf_proxy.md').read()
+    assert 'Command: `python tools/analysis_tools/bench_training_free_proxy.py' in md
+    cfgs = {name: bench['make_cfg'](path, key, 'flat', type('A', (), dict(
+        weights=weights['clipdense-synth-vit8'], data_root=world['root'],
+        max_val=2, work_dir=str(tmp / 'tf')))(), 0)
+        for name, path, key in bench['ROWS']}
+    keys = {n: c.model.decode_head.get('value_key', 'value') for n, c in cfgs.items()}
+    assert keys == {'naive dense CLIP': 'dense', 'MaskCLIP': 'value',
+                    'ClearCLIP': 'clearclip', 'SCLIP': 'sclip'}
+    for c in cfgs.values():
+        assert c.model.backbone.arch == 'clipdense-synth-vit8'
+        assert c.model.backbone.pretrained == weights['clipdense-synth-vit8']
