@@ -21,7 +21,7 @@ the data root, the split/style folders and the weights path are overridden:
 
 All four share the vocabulary, templates, whole-image 128 px input and the
 proxy CLIP (``clipdense-synth-vit8``, 16x16 tokens at 128 px). Nothing was
-chosen on these numbers. The proxy is under-trained (results/proxy_clip.md),
+chosen on these numbers. The proxy is weak at dense prediction (results/proxy_clip.md),
 so the table shows that the methods run on a CLIP ViT trained on the world,
 not the papers' margins.
 """
@@ -120,7 +120,7 @@ def main(argv=None):
         f'Command: `{cmd}`',
         '',
         'Proxy CLIP `clipdense-synth-vit8` (`make proxy-clip`, 16x16 tokens at 128 px; '
-        'under-trained: results/proxy_clip.md). 13 classes, val split '
+        'weak at dense prediction: results/proxy_clip.md). 13 classes, val split '
         f"({'first ' + str(args.max_val) + ' images' if args.max_val else 'all images'} "
         'per style), whole 128 px image, mIoU % (mmseg IoUMetric). Definitions: the '
         "script's docstring. Nothing was chosen on these numbers.",
