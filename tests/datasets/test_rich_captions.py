@@ -219,3 +219,22 @@ def test_proxy_config_overrides(corpus):
     assert cfg.train_dataloader.dataset.data_root == str(root)
     assert cfg.train_dataloader.batch_size == 8
     assert [s['end'] for s in cfg.param_scheduler if s.get('by_epoch')] == [2]
+
+
+def test_rich_corpus_is_refused_over_foreign_folder_and_cleans_dead_temporaries(tmp_path):
+    """The corpus is built through the world's marked-build mechanism: a
+    non-empty folder without the corpus's marker is refused, and a temporary
+    folder left by a killed run (dead pid) is removed before building."""
+    foreign = tmp_path / 'foreign'
+    foreign.mkdir()
+    (foreign / 'mine.txt').write_text('x')
+    with pytest.raises(FileExistsError, match='not a rich-caption corpus'):
+        generate_rich_captions(str(foreign), num_train=1, num_val=1,
+                               progress=False)
+    assert (foreign / 'mine.txt').read_text() == 'x'
+    out = tmp_path / 'rich'
+    dead = tmp_path / 'rich.tmp-999999999'
+    dead.mkdir()
+    generate_rich_captions(str(out), num_train=1, num_val=1, progress=False)
+    assert not dead.exists()
+    assert (out / '.clipdense_rich_captions.json').is_file()

@@ -37,10 +37,7 @@ world's held-out test images (classification, MVTec test, AGD). Entry point:
 :func:`generate_rich_captions` (cached like :func:`generate_world`).
 """
 import json
-import os
 import os.path as osp
-import shutil
-import time
 
 import numpy as np
 
@@ -50,7 +47,7 @@ from .captions import _choice, _join, article, background_phrase
 from .render import render
 from .scene import (PART_ID, sample_layout, compose, position_phrase,
                     sample_scene, single_object_scene)
-from .writers import save_png, write_json, write_jsonl
+from .writers import save_png, write_jsonl
 
 # bump when a change alters any written byte
 RICH_CAPTIONS_VERSION = 1
@@ -340,7 +337,7 @@ def generate_rich_captions(out_dir, *, seed=0, size=128, num_train=10000,
     same bytes; a second call returns at once (marker file). ``mix`` is the
     fraction of scene / parts / anomaly / stuff-only images.
     """
-    from .world import _install, _marker_matches, _print, _Runner
+    from .world import build_marked
     styles = tuple(styles)
     if not styles or set(styles) - set(spec.STYLES):
         raise ValueError(f'styles must be a non-empty subset of {spec.STYLES}')
@@ -354,38 +351,18 @@ def generate_rich_captions(out_dir, *, seed=0, size=128, num_train=10000,
               'generator_version': spec.GENERATOR_VERSION, 'args': args}
     out_dir = osp.abspath(out_dir)
     paths = rich_caption_paths(out_dir)
-    log = _print if progress else None
-    if not force and _marker_matches(osp.join(out_dir, MARKER), marker):
-        if log:
-            log(f'[rich captions] up to date: {out_dir}')
-        return paths
-    if osp.exists(out_dir) and os.listdir(out_dir) and not osp.exists(
-            osp.join(out_dir, MARKER)):
-        raise FileExistsError(
-            f'{out_dir} exists, is not empty and is not a rich-caption corpus '
-            '(no marker); choose another folder or remove it')
-    tmp = f'{out_dir}.tmp-{os.getpid()}'
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    t0 = time.perf_counter()
-    runner = _Runner(workers, log)
-    try:
+
+    def fill(tmp, runner):
         for split in SPLITS:
             n = num_train if split == 'train' else num_val
             jobs = [(tmp, seed, size, split, i, styles, mix)
                     for i in range(n)]
             recs = runner.map(_rich_job, jobs, f'rich captions/{split}')
             write_jsonl(osp.join(tmp, f'clip_{split}.jsonl'), recs)
-        write_json(osp.join(tmp, MARKER), marker)
-    except BaseException:
-        runner.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    runner.close()
-    _install(tmp, out_dir, marker, force)
-    if log:
-        log(f'[rich captions] wrote {out_dir} in '
-            f'{time.perf_counter() - t0:.1f}s')
+
+    build_marked(out_dir, marker, fill, label='rich captions',
+                 what='a rich-caption corpus', workers=workers,
+                 progress=progress, force=force, marker_name=MARKER)
     return paths
 
 

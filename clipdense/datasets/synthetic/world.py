@@ -390,18 +390,31 @@ def generate_world(out_dir, *, seed=0, size=128, num_train=200, num_val=50,
     marker = {'generator_version': spec.GENERATOR_VERSION, 'args': args}
     out_dir = osp.abspath(out_dir)
     paths = world_paths(out_dir, parts, styles)
+    build_marked(out_dir, marker, lambda tmp, runner: _generate(tmp, args, runner),
+                 label='synthetic world', what='a synthetic world',
+                 workers=workers, progress=progress, force=force)
+    return paths
+
+
+def build_marked(out_dir, marker, fill, *, label, what, workers=0,
+                 progress=True, force=False, marker_name=MARKER):
+    """Build a generated folder once: nothing to do when ``out_dir``'s marker
+    file equals ``marker``; otherwise ``fill(tmp, runner)`` writes into a
+    temporary sibling folder, the marker is written last and the folder is
+    moved into place, so a killed run never leaves a half-written
+    ``out_dir`` (temporaries of dead runs are removed first). A non-empty
+    ``out_dir`` without a marker is refused. Returns True when it built."""
     log = _print if progress else None
-    marker_path = osp.join(out_dir, MARKER)
+    marker_path = osp.join(out_dir, marker_name)
     if not force and _marker_matches(marker_path, marker):
         if log:
-            log(f'[synthetic world] up to date: {out_dir}')
-        return paths
+            log(f'[{label}] up to date: {out_dir}')
+        return False
     if osp.exists(out_dir) and not osp.exists(marker_path) and os.listdir(
             out_dir):
         raise FileExistsError(
-            f'{out_dir} exists, is not empty and is not a synthetic world '
-            '(no marker); choose another --out or remove it')
-
+            f'{out_dir} exists, is not empty and is not {what} (no marker); '
+            'choose another output folder or remove it')
     _remove_stale_tmp(out_dir)
     tmp = f'{out_dir}.tmp-{os.getpid()}'
     shutil.rmtree(tmp, ignore_errors=True)
@@ -409,18 +422,17 @@ def generate_world(out_dir, *, seed=0, size=128, num_train=200, num_val=50,
     t0 = time.perf_counter()
     runner = _Runner(workers, log)
     try:
-        _generate(tmp, args, runner)
-        write_json(osp.join(tmp, MARKER), marker)
+        fill(tmp, runner)
+        write_json(osp.join(tmp, marker_name), marker)
     except BaseException:
         runner.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     runner.close()
-    _install(tmp, out_dir, marker, force)
+    _install(tmp, out_dir, marker, force, marker_name)
     if log:
-        log(f'[synthetic world] wrote {out_dir} in '
-            f'{time.perf_counter() - t0:.1f}s')
-    return paths
+        log(f'[{label}] wrote {out_dir} in {time.perf_counter() - t0:.1f}s')
+    return True
 
 
 def _remove_stale_tmp(out_dir):
@@ -444,11 +456,11 @@ def _marker_matches(marker_path, marker):
         return False
 
 
-def _install(tmp, out_dir, marker, force):
+def _install(tmp, out_dir, marker, force, marker_name=MARKER):
     """Move the finished world in place. Several processes may generate the
     same world at once (e.g. one per rank): the first one to finish wins and
     the others discard their copy."""
-    marker_path = osp.join(out_dir, MARKER)
+    marker_path = osp.join(out_dir, marker_name)
     if not force and _marker_matches(marker_path, marker):
         shutil.rmtree(tmp, ignore_errors=True)
         return
