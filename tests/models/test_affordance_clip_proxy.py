@@ -146,6 +146,11 @@ def test_bench_proxy_mode(weights, world, tmp_path):
     assert [r['loss']['iters'] for r in res['runs']] == [3, 3]
     assert abl['schedule'].startswith('3 iterations at batch 16 (config: 1000')
     assert abl['note']
+    td = res['info']['text_diagnostic']
+    assert td['action_to_part']['pairs'] == 17  # the world's multi-part pairs
+    assert 0 <= td['action_to_part']['the P'] <= 17
+    assert set(td['nearest_cos']['action_prompts']) == {
+        'cut', 'drink_with', 'hit', 'hold', 'kick', 'pour', 'stir'}
     md = open(out + '.md').read()
     assert md.splitlines()[2].startswith('Command: `OMP_NUM_THREADS=1')
     assert '--clip proxy' in md and '| KLD |' in md

@@ -279,6 +279,62 @@ def main(argv=None):
     return 0
 
 
+def text_diagnostic(model, cfg, data_root):
+    """What the frozen text tower offers the head (item 3 of issue #25).
+
+    * ``nearest_cos``: cosine of each action prompt (the model's prompt
+      templates) to its nearest training referring expression, against the
+      same for the held-out expressions not in the training set: how far
+      the zero-shot prompts lie from the text the head was trained on;
+    * ``action_to_part``: for every (action, object) pair of the world
+      whose object has several parts, whether the action prompt is closer
+      to the afforded part ("the handle of the mug", and "the handle") than
+      to the object's other parts; ``chance`` is the expected count when
+      picking a part at random.
+    """
+    from clipdense.datasets.synthetic import spec
+    from clipdense.registry import DATASETS
+
+    def texts(split):
+        ds_cfg = cfg.train_dataloader.dataset.copy()
+        ds_cfg.update(split=split, data_root=osp.join(data_root, 'refer'))
+        ds = DATASETS.build(ds_cfg)
+        return {ds.get_data_info(i)['text'] for i in range(len(ds))}
+
+    train = sorted(texts('train'))
+    val = sorted(texts('val') - set(train))
+    actions = sorted(spec.ACTIONS)
+    import torch
+    with torch.no_grad():
+        e_train = model.encode_sentences(train)
+        e_val = model.encode_sentences(val)
+        e_act = model.encode_prompts([a.replace('_', ' ') for a in actions])
+        nn_val = (e_val @ e_train.T).max(1).values
+        nn_act = (e_act @ e_train.T).max(1).values
+        hits = {'the P of the O': 0, 'the P': 0}
+        pairs, chance = 0, 0.0
+        for a, per in spec.ACTIONS.items():
+            for obj, part in per.items():
+                parts = spec.OBJECT_PARTS[obj]
+                if len(parts) < 2:
+                    continue
+                pairs += 1
+                chance += 1 / len(parts)
+                ea = e_act[actions.index(a)]
+                for key, fmt in (('the P of the O', 'the {p} of the {o}'),
+                                 ('the P', 'the {p}')):
+                    ep = model.encode_sentences([fmt.format(p=p, o=obj) for p in parts])
+                    hits[key] += int(parts[int((ep @ ea).argmax())] == part)
+    return dict(
+        train_expressions=len(train), unseen_val_expressions=len(val),
+        nearest_cos=dict(
+            val_expressions_mean=float(nn_val.mean()),
+            val_expressions_min=float(nn_val.min()),
+            action_prompts_mean=float(nn_act.mean()),
+            action_prompts={a: float(v) for a, v in zip(actions, nn_act)}),
+        action_to_part=dict(pairs=pairs, chance=round(chance, 2), **hits))
+
+
 def loss_schedule(runner, window=100):
     """The training loss of a finished run, mean per ``window`` iterations
     (from the message hub's history of every iteration)."""
@@ -334,6 +390,8 @@ def main_proxy(args):
         res = run_rows(model, loader, head_rows, part_prompt)
         if frozen is None:  # no trained part: the same for every seed
             frozen = run_rows(model, loader, frozen_rows, part_prompt)
+            text_diag = text_diagnostic(model, cfg, args.data_root)
+            log(f'text tower: {text_diag}')
             info = dict(
                 iters=cfg.train_cfg.max_iters,
                 config_iters=Config.fromfile(PROXY_CONFIG).train_cfg.max_iters,
@@ -349,6 +407,7 @@ def main_proxy(args):
                          train_cpu_seconds=round(train_cpu_s, 1), loss=sched,
                          referring_val_iou=refer, rows=res))
     info['total_seconds'] = round(time.perf_counter() - t_start, 1)
+    info['text_diagnostic'] = text_diag
     write_proxy_results(args, runs, frozen, info)
     return 0
 
@@ -484,6 +543,20 @@ def write_proxy_results(args, runs, frozen, info):
             + f" | {run['train_seconds']:.0f} ({run['train_cpu_seconds']:.0f}) | "
             f"{rf['all']:.3f} ({rf.get('object', float('nan')):.3f} / "
             f"{rf.get('part', float('nan')):.3f}) |")
+    td = info['text_diagnostic']
+    nc, ap = td['nearest_cos'], td['action_to_part']
+    lines += ['', '## What the frozen text tower offers the head', '',
+              'Cosine of each action prompt (the templates above, ensembled) to its '
+              f"nearest training referring expression ({td['train_expressions']} "
+              f"distinct): mean {nc['action_prompts_mean']:.3f} ("
+              + ', '.join(f'{a} {v:.3f}' for a, v in nc['action_prompts'].items())
+              + f"); the {td['unseen_val_expressions']} held-out expressions not in "
+              f"the training set: mean {nc['val_expressions_mean']:.3f}, min "
+              f"{nc['val_expressions_min']:.3f}. Action prompt closer to the afforded "
+              "part than to the object's other parts, over the "
+              f"{ap['pairs']} (action, object) pairs whose object has several parts: "
+              f"{ap['the P of the O']} with \"the P of the O\", {ap['the P']} with "
+              f"\"the P\" (chance {ap['chance']:.1f}).", '']
     lines += ['', f"Schedule summary: {summary['schedule']}.", '',
               f"Note: {summary['note']}", '']
     if getattr(args, 'analysis', None):
