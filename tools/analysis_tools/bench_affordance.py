@@ -462,18 +462,52 @@ def claim_verdict(summary):
     return out
 
 
+def auto_note(runs, verdict, info):
+    """The summary's note, from the numbers: direction per metric, which
+    margins are beyond twice the seed spread, whether the maps follow the
+    action (the control row) and what the text tower relates."""
+    def row_mean(name, key):
+        return _mean([next(r for r in run['rows'] if r['name'] == name)[key]
+                      for run in runs])
+
+    every = [v['metric'] for v in verdict if v['every_seed']]
+    beyond = [v['metric'] for v in verdict if v['beyond_2x_spread']]
+    within = [v for v in verdict if v['every_seed'] and not v['beyond_2x_spread']]
+    parts = []
+    if len(every) == len(verdict):
+        parts.append('Reproduced in direction on every seed for '
+                     + ', '.join(every))
+    else:
+        parts.append('Not reproduced on every seed for ' + ', '.join(
+            f"{v['metric']} (margin {v['margin']:+.3f})" for v in verdict
+            if not v['every_seed']))
+    if within:
+        parts[-1] += ('; beyond twice the seed spread only for '
+                      + (', '.join(beyond) if beyond else 'none') + ' ('
+                      + ', '.join(f"{v['metric']} {v['margin']:+.3f} vs spread "
+                                  f"{v['spread']:.3f}" for v in within) + ')')
+    ctrl = 'trained head, another action\'s prompt (control)'
+    sim_h, sim_c = row_mean(HEAD_ARM, 'SIM'), row_mean(ctrl, 'SIM')
+    follows = sim_c < sim_h
+    text = (f'. The head\'s maps {"do" if follows else "do not"} follow the action '
+            f'(SIM with another action\'s prompt {sim_c:.3f} vs {sim_h:.3f})')
+    td = info.get('text_diagnostic')
+    if td:
+        ap = td['action_to_part']
+        text += (f"; the proxy's text tower puts the afforded part nearest the action "
+                 f"prompt in {ap['the P of the O']} of {ap['pairs']} (action, object) "
+                 f"pairs (chance {ap['chance']:.1f})")
+    return parts[0] + text + '.'
+
+
 def write_proxy_results(args, runs, frozen, info):
     cmd = command_line('bench_affordance.py', args.argv,
                        threads_env=('OMP_NUM_THREADS', 'MKL_NUM_THREADS'))
     summary = proxy_summary(runs, frozen, info)
     verdict = claim_verdict(summary)
     ok = all(v['every_seed'] for v in verdict)
-    summary['note'] = args.note if getattr(args, 'note', None) else (
-        'The trained head beats the frozen CLIP dense map on every seed for '
-        + ', '.join(v['metric'] for v in verdict) + '.' if ok else
-        'Not reproduced on every metric: ' + ', '.join(
-            f"{v['metric']} margin {v['margin']:+.3f}" for v in verdict
-            if not v['every_seed']) + '; see results/affordance_proxy.md.')
+    summary['note'] = args.note if getattr(args, 'note', None) else auto_note(
+        runs, verdict, info)
     seeds = [run['seed'] for run in runs]
     lines = [
         '# AffordanceCLIP on the synthetic world, proxy CLIP ViT (issue #25)', '',
