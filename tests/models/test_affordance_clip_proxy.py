@@ -154,3 +154,25 @@ def test_bench_proxy_mode(weights, world, tmp_path):
     md = open(out + '.md').read()
     assert md.splitlines()[2].startswith('Command: `OMP_NUM_THREADS=1')
     assert '--clip proxy' in md and '| KLD |' in md
+
+
+def test_bench_tiny_mode_unchanged(world, tmp_path, monkeypatch):
+    """The tiny-CLIP mode (the quickstart's caches, patched here to a tiny
+    world and a random tiny-CLIP checkpoint) still writes its table."""
+    import clipdense.apis.synthetic_pipeline as sp
+    register_clip_archs()
+    torch.manual_seed(0)
+    tiny = str(tmp_path / 'tiny_clip.pt')
+    torch.save(open_clip.create_model('clipdense-synth-rn').state_dict(), tiny)
+    monkeypatch.setattr(sp, 'step_world', lambda ns: world)
+    monkeypatch.setattr(sp, 'step_clip', lambda ns, w: tiny)
+    bench = runpy.run_path(osp.join(ROOT, 'tools/analysis_tools/bench_affordance.py'))
+    out = str(tmp_path / 'affordance_synthetic')
+    assert bench['main'](['--data-root', world['root'], '--iters', '2',
+                          '--work-dir', str(tmp_path / 'wd'), '--out', out]) == 0
+    res = json.load(open(out + '.json'))
+    assert 'ablation' not in res
+    names = [r['name'] for r in res['agd']]
+    assert names[:2] == ['trained head, action prompt (zero-shot)',
+                         'frozen CLIP, dense attention-pool similarity (untrained)']
+    assert len(names) == 8 and res['info']['iters'] == 2
