@@ -67,11 +67,19 @@ def test_anovl_on_the_proxy(setup):
     assert 'vv' in cfg.model.backbone.joint_outputs
     assert cfg.model.head.tta.seed == 7
     assert cfg.model.head.text_encoder.arch == 'clipdense-synth-vit8'
+    # WinCLIP keeps its text tower in the detector, not in a head
+    win = bench['proxy_cfg'](bench['CONFIGS'][3][1], type('A', (), dict(
+        data_root=world['root'], proxy=weights['clipdense-synth-vit8'],
+        bench_dir=str(tmp / 'b')))(), seed=0)
+    assert win.model.type == 'WinCLIPDetector'
+    assert win.model.backbone.type == 'OpenCLIPViT'
+    assert win.model.text_encoder.pretrained == weights['clipdense-synth-vit8']
     rows = bench['main'](['--data-root', world['root'], '--proxy',
                           weights['clipdense-synth-vit8'], '--bench-dir',
                           str(tmp / 'b'), '--seeds', '0', '1', '--out',
                           str(tmp / 'anomaly_proxy')])
-    assert [len(r['runs']) for r in rows] == [1, 1, 2]
+    assert [len(r['runs']) for r in rows] == [1, 1, 2, 1]
+    assert rows[3]['method'].startswith('WinCLIP') and rows[3]['spread'] is None
     assert rows[0]['spread'] is None and rows[2]['spread'] is not None
     for r in rows:
         assert 0 <= r['mean']['pixel_auroc'] <= 100

@@ -80,7 +80,14 @@ class AffordanceCLIP(BaseSegmentor):
     Args:
         backbone (dict): an :class:`OpenCLIPResNet` config with
             ``joint_outputs`` containing ``'global'`` (when the head uses
-            it); its ``out_indices`` are the pyramid's levels.
+            it); its ``out_indices`` are the pyramid's levels. An
+            :class:`OpenCLIPViT` works too (our variant; the paper uses
+            ResNets): with ``pyramid=False`` its taps after the blocks in
+            ``out_indices`` are the levels, all at the patch stride, fused
+            by the head as the ResNet stages are. With ``freeze_clip`` the
+            backbone may not add trainable layers of its own (the ViT's
+            ``pyramid=True``): they would stay frozen at their random
+            initialisation.
         text_encoder (dict): an :class:`OpenCLIPTextEncoder` config of the
             same CLIP.
         decode_head (dict): an :class:`AffordanceHead` config;
@@ -129,8 +136,9 @@ class AffordanceCLIP(BaseSegmentor):
         self.text_encoder = build_text_encoder(text_encoder)
         for attr in ('out_channels', 'embed_dim'):
             if not hasattr(self.backbone, attr):
-                raise TypeError(f'AffordanceCLIP needs an OpenCLIPResNet-like backbone '
-                                f'(with {attr}); got {type(self.backbone).__name__}')
+                raise TypeError(f'AffordanceCLIP needs an OpenCLIPResNet- or '
+                                f'OpenCLIPViT-like backbone (with {attr}); got '
+                                f'{type(self.backbone).__name__}')
         D = int(self.backbone.embed_dim)
         if int(self.text_encoder.embed_dim) != D:
             raise ValueError(f'the text encoder ({self.text_encoder.embed_dim}-d) and '
@@ -163,6 +171,18 @@ class AffordanceCLIP(BaseSegmentor):
         self.test_cfg = dict(test_cfg or {})
         self._check_test_cfg()
         if self.freeze_clip:
+            # layers clipdense adds to the tower (a ViT's feature pyramid)
+            # are randomly initialised: frozen with the tower, they would
+            # never learn (and the feature cache would keep their outputs)
+            new_modules = getattr(self.backbone, '_new_modules', lambda: [])()
+            added = [type(m).__name__ for m in new_modules
+                     if m is not None and any(True for _ in m.parameters())]
+            if added:
+                raise ValueError(
+                    f'freeze_clip=True would freeze the randomly initialised '
+                    f'{", ".join(added)} the backbone adds to the CLIP tower; build '
+                    'it without (OpenCLIPViT: pyramid=False, the head fuses the '
+                    'taps) or set freeze_clip=False')
             for p in list(self.backbone.parameters()) + \
                     list(self.text_encoder.parameters()):
                 p.requires_grad_(False)
