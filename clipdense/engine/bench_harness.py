@@ -10,6 +10,7 @@ which table); this module holds the plumbing they used to copy:
 * :func:`build_runner` - runners built through the tools' own launcher
   (:func:`clipdense.engine.launch.build_runner`, as tools/train.py and
   tools/test.py build theirs), so a benchmark runs the shipped path;
+* :func:`loss_curve` - a finished run's training loss in a few numbers;
 * :func:`command_line`, :func:`md_table`, :func:`write_results` - result
   files: a markdown page with the command that wrote it on top, and a JSON
   twin (the scripts keep their own page layout).
@@ -55,6 +56,22 @@ def cache_key(*parts, encode: str = 'json') -> str:
         else:
             h.update(str(p).encode())
     return h.hexdigest()[:16]
+
+
+def loss_curve(runner, points: int = 10) -> List[float]:
+    """The total training loss (``train/loss``) of a finished runner,
+    averaged over ``points`` equal stretches of its logged iterations, first
+    to last (fewer points when fewer iterations ran; ``[]`` when none)."""
+    try:
+        hist = runner.message_hub.get_scalar('train/loss').data[0]
+    except KeyError:
+        return []
+    hist = [float(v) for v in hist]
+    n = len(hist)
+    points = min(points, n)
+    return [round(sum(hist[i * n // points:(i + 1) * n // points]) /
+                  max((i + 1) * n // points - i * n // points, 1), 4)
+            for i in range(points)]
 
 
 def command_line(script: str, argv: Optional[Sequence[str]] = None,

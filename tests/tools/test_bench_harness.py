@@ -94,3 +94,19 @@ def test_bench_maskclip_runs_the_shipped_model():
     copied = {'attnpool', 'k_proj', 'interpolate', 'refine', 'einsum',
               'data_preprocessor'} & used
     assert not copied, copied
+
+
+def test_loss_curve_means_over_stretches():
+    from types import SimpleNamespace
+
+    from mmengine.logging import MessageHub
+
+    from clipdense.engine.bench_harness import loss_curve
+    hub = MessageHub.get_instance('test_loss_curve')
+    for v in [4.0, 2.0, 3.0, 1.0, 2.0, 0.0]:
+        hub.update_scalar('train/loss', v)
+    runner = SimpleNamespace(message_hub=hub)
+    assert loss_curve(runner, points=3) == [3.0, 2.0, 1.0]
+    assert loss_curve(runner, points=10) == [4.0, 2.0, 3.0, 1.0, 2.0, 0.0]
+    empty = SimpleNamespace(message_hub=MessageHub.get_instance('test_loss_curve_empty'))
+    assert loss_curve(empty) == []

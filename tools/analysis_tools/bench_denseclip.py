@@ -3,6 +3,7 @@ ratio and the RN50 parameter / FLOP counts.
 
     python tools/analysis_tools/bench_denseclip.py [--seeds 0 1] [--iters N]
         [--skip-synthetic] [--skip-ade]
+    python tools/analysis_tools/bench_denseclip.py --clip proxy [--iters N]
 
 1. Synthetic world (``data/synthetic``, the tiny CLIP of ``make
    quickstart``): DenseCLIP post-model, DenseCLIP pre-model and the CLIP +
@@ -16,7 +17,16 @@ ratio and the RN50 parameter / FLOP counts.
 3. Parameters and FLOPs of the RN50 configs next to the paper's table.
 
 Writes ``results/denseclip_synthetic.md`` and ``.json`` (the command on
-top). The world and the tiny CLIP come from the quickstart's caches (never
+top).
+
+``--clip proxy`` (issue #25) runs part 1 only, on the proxy CLIP ViT
+(``clipdense-synth-vit8``, ``work_dirs/proxy/proxy_clip.pt``, made by
+``make proxy-clip``): DenseCLIP post-model vs. CLIP + FPN
+(configs/denseclip/*_clip-synth-vit8_1xb8-*), seeds 0 1 2 by default,
+runs cached in ``work_dirs/denseclip_proxy``; it writes
+``results/denseclip_proxy.md`` / ``.json`` with the training-loss curve of
+every run and the ``ablation`` summary that
+``tools/analysis_tools/ablations_table.py`` reads. The world and the tiny CLIP come from the quickstart's caches (never
 regenerated here unless missing); training runs are cached in
 ``work_dirs/denseclip/bench/`` by a hash of their inputs.
 """
@@ -29,7 +39,8 @@ import sys
 import time
 
 from clipdense.apis import synthetic_pipeline as sp
-from clipdense.engine.bench_harness import build_runner, make_log, write_results
+from clipdense.engine.bench_harness import (build_runner, loss_curve, make_log,
+                                            write_results)
 
 CFG_DIR = osp.join(sp.ROOT, 'configs', 'denseclip')
 SYNTH = {
@@ -40,6 +51,16 @@ SYNTH = {
     'denseclip-pre': ('DenseCLIP, pre-model prompting',
                       'denseclip-pre_clip-synth-rn_1xb8-400_synthetic-flat-128x128.py'),
 }
+# the same ablation on the proxy CLIP ViT (issue #25); the arm labels are the
+# ones results/ablations.md uses
+SYNTH_PROXY = {
+    'clipfpn': ('CLIP + FPN (baseline)',
+                'clipfpn_clip-synth-vit8_1xb8-120_synthetic-flat-128x128.py'),
+    'denseclip-post': ('DenseCLIP (post-model prompting)',
+                       'denseclip_clip-synth-vit8_1xb8-120_synthetic-flat-128x128.py'),
+}
+PROXY_WEIGHTS = 'work_dirs/proxy/proxy_clip.pt'
+CLAIM = 'DenseCLIP > CLIP + FPN (segmentation)'
 ADE = {
     'clipfpn': 'clipfpn_rn50-openai_8xb4-80k_ade20k-512x512.py',
     'denseclip-post': 'denseclip_rn50-openai_8xb4-80k_ade20k-512x512.py',
@@ -60,7 +81,7 @@ log = make_log('bench_denseclip')
 # 1. synthetic world
 def synth_cfg(args, method, seed, weights):
     from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(CFG_DIR, SYNTH[method][1]))
+    cfg = Config.fromfile(osp.join(CFG_DIR, args.synth[method][1]))
     cfg.model.backbone.pretrained = weights
     if 'text_encoder' in cfg.model:
         cfg.model.text_encoder.pretrained = weights
@@ -92,7 +113,7 @@ def train_one(args, method, seed, weights):
     import torch
     from mmengine.runner import load_checkpoint
     cfg, iters = synth_cfg(args, method, seed, weights)
-    key = sp.file_hash(osp.join(CFG_DIR, SYNTH[method][1]), weights,
+    key = sp.file_hash(osp.join(CFG_DIR, args.synth[method][1]), weights,
                        extra=json.dumps([seed, iters, args.data_root]))
     stamp = osp.join(cfg.work_dir, 'done.json')
     if sp.cached(stamp, key):
@@ -111,7 +132,8 @@ def train_one(args, method, seed, weights):
     ckpt = osp.join(cfg.work_dir, f'iter_{iters}.pth')
     if not osp.isfile(ckpt):
         torch.save({'state_dict': runner.model.state_dict()}, ckpt)
-    sp.write_stamp(stamp, key, checkpoint=ckpt, train_seconds=secs)
+    sp.write_stamp(stamp, key, checkpoint=ckpt, train_seconds=secs,
+                   loss_curve=loss_curve(runner))
     log(f'{method} seed {seed}: trained in {secs:.0f}s')
     return runner.model.eval(), secs, stamp
 
@@ -147,13 +169,97 @@ def evaluate(model, data_root, style, cfg, limit=None):
     return float(res['mIoU'])
 
 
+def score_map_miou(model, data_root, style, cfg, limit=None):
+    """mIoU (%) of DenseCLIP's pixel-text score map alone (argmax over the
+    ``K`` cosines, bilinearly resized to the image): how much class
+    information the language side carries, without the FPN decoder."""
+    import torch
+    import torch.nn.functional as F
+    from mmengine.dataset import pseudo_collate
+    from mmseg.evaluation import IoUMetric
+
+    from clipdense.datasets import SyntheticSegDataset
+    ds = SyntheticSegDataset(data_root=data_root, style=style, split='val',
+                             pipeline=cfg.test_pipeline)
+    metric = IoUMetric(iou_metrics=['mIoU'])
+    metric.dataset_meta = ds.metainfo
+    n = len(ds) if limit is None else min(limit, len(ds))
+    with torch.no_grad():
+        for i in range(0, n, 8):
+            data = model.data_preprocessor(
+                pseudo_collate([ds[j] for j in range(i, min(i + 8, n))]), False)
+            inputs = data['inputs']
+            _, score = model.extract_feat_and_score(inputs)
+            pred = F.interpolate(score, size=inputs.shape[-2:], mode='bilinear',
+                                 align_corners=False).argmax(1)
+            metric.process(data, [dict(pred_sem_seg=dict(data=p[None]),
+                                       gt_sem_seg=dict(data=d.gt_sem_seg.data))
+                                  for p, d in zip(pred, data['data_samples'])])
+    import logging
+
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        return float(metric.compute_metrics(metric.results)['mIoU'])
+    finally:
+        logger.setLevel(level)
+
+
+def score_map_diagnostic(args, weights, styles):
+    """Score-map mIoU of DenseCLIP (post) as built from the proxy (trained
+    contexts and decoder absent: the language prior the method starts from)
+    and after each seed's training; cached in the runs' stamps."""
+    import torch
+
+    from clipdense.registry import MODELS
+    out = {}
+    ekey = json.dumps(['score_map', styles, args.val_limit])
+    cfg, _ = synth_cfg(args, 'denseclip-post', args.seeds[0], weights)
+    stamp = osp.join(args.work_dir, 'score_map_at_init.json')
+    key = sp.file_hash(osp.join(CFG_DIR, args.synth['denseclip-post'][1]), weights,
+                       extra=ekey)
+    if sp.cached(stamp, key):
+        out['at init'] = json.load(open(stamp))['miou']
+    else:
+        torch.manual_seed(args.seeds[0])
+        model = MODELS.build(cfg.model)
+        model.init_weights()
+        model.eval()
+        out['at init'] = {s: score_map_miou(model, args.data_root, s, cfg,
+                                            args.val_limit) for s in styles}
+        sp.write_stamp(stamp, key, miou=out['at init'])
+    log('score map at init: ' + ', '.join(f'{s} {v:.2f}' for s, v in out['at init'].items()))
+    for seed in args.seeds:
+        model, _, st = train_one(args, 'denseclip-post', seed, weights)
+        info = json.load(open(st))
+        if info.get('score_key') != ekey:
+            cfg, _ = synth_cfg(args, 'denseclip-post', seed, weights)
+            info.update(score_key=ekey, score_map={
+                s: score_map_miou(model, args.data_root, s, cfg, args.val_limit)
+                for s in styles})
+            sp.write_stamp(st, **info)
+        out[f'trained, seed {seed}'] = info['score_map']
+        log(f'score map seed {seed}: ' + ', '.join(
+            f'{s} {v:.2f}' for s, v in info['score_map'].items()))
+    return out
+
+
 def run_synthetic(args):
     from clipdense.datasets.synthetic import spec
     # the quickstart's world and tiny CLIP: seed 0, reused from its caches
     qs = argparse.Namespace(data_root=args.data_root, work_dir=args.clip_work_dir,
                             seed=0, fresh=False, tiny=False)
     world = sp.step_world(qs)
-    weights = sp.step_clip(qs, world)
+    if args.clip == 'proxy':
+        weights = args.proxy_weights
+        if not osp.isfile(weights):
+            raise FileNotFoundError(
+                f'the proxy CLIP {weights} is missing; run `make proxy-clip` '
+                '(about 40 minutes on 2 cores) or pass --proxy-weights')
+    else:
+        weights = sp.step_clip(qs, world)
     styles = [spec.SOURCE_STYLE] + list(spec.TARGET_STYLES)
     rows = {}
     for method in args.methods:
@@ -173,9 +279,13 @@ def run_synthetic(args):
             log(f'{method} seed {seed}: ' +
                 ', '.join(f'{s} {v:.2f}' for s, v in res.items()))
             per_seed.append(dict(seed=seed, miou=res, train_seconds=secs,
-                                 iters=iters))
+                                 iters=iters, loss_curve=info.get('loss_curve', [])))
         rows[method] = per_seed
-    return dict(styles=styles, source=spec.SOURCE_STYLE, rows=rows,
+    extra = {}
+    if args.clip == 'proxy' and 'denseclip-post' in args.methods:
+        extra['score_map'] = score_map_diagnostic(args, weights, styles)
+    return dict(**extra,styles=styles, source=spec.SOURCE_STYLE, rows=rows,
+                labels={m: args.synth[m][0] for m in args.methods},
                 val_limit=args.val_limit,
                 weights=osp.relpath(weights, sp.ROOT))
 
@@ -187,13 +297,14 @@ def mean_std(vals):
 
 
 def synthetic_table(syn):
+    labels = syn.get('labels') or {m: SYNTH[m][0] for m in syn['rows']}
     styles, source = syn['styles'], syn['source']
     targets = [s for s in styles if s != source]
     head = ['method', 'seed', f'{source} (source)', *targets, 'targets mean',
             'train s']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head)]
     for method, runs in syn['rows'].items():
-        name = SYNTH[method][0]
+        name = labels[method]
         for r in runs:
             t = [r['miou'][s] for s in targets]
             lines.append('| ' + ' | '.join(
@@ -221,7 +332,7 @@ def synthetic_table(syn):
                  for r in runs if r['seed'] in base]
         if d_src:
             notes.append(
-                f'- {SYNTH[method][0]} minus CLIP + FPN, per seed: source '
+                f'- {labels[method]} minus CLIP + FPN, per seed: source '
                 + ', '.join(f'{d:+.2f}' for d in d_src)
                 + f' (mean {statistics.mean(d_src):+.2f}); targets mean '
                 + ', '.join(f'{d:+.2f}' for d in d_tgt)
@@ -372,12 +483,23 @@ def main(argv=None):
     parser.add_argument('--data-root', default='data/synthetic')
     parser.add_argument('--clip-work-dir', default='work_dirs/quickstart',
                         help='where the quickstart cached the tiny CLIP')
-    parser.add_argument('--work-dir', default='work_dirs/denseclip/bench')
+    parser.add_argument('--clip', choices=['tiny', 'proxy'], default='tiny',
+                        help="'tiny': the quickstart's CLIP ResNet, all parts; "
+                        "'proxy': the proxy CLIP ViT (issue #25), the synthetic "
+                        'ablation only -> results/denseclip_proxy.md/.json')
+    parser.add_argument('--proxy-weights', default=PROXY_WEIGHTS,
+                        help='the proxy CLIP (open_clip format) for --clip proxy')
+    parser.add_argument('--work-dir', default=None,
+                        help='training runs (default work_dirs/denseclip/bench, '
+                        'with --clip proxy work_dirs/denseclip_proxy)')
     parser.add_argument('--results', default='results')
-    parser.add_argument('--methods', nargs='+', default=list(SYNTH), choices=list(SYNTH))
+    parser.add_argument('--methods', nargs='+', default=None, choices=list(SYNTH),
+                        help='default: all three (tiny) / DenseCLIP post and '
+                        'CLIP + FPN (proxy)')
     parser.add_argument('--val-limit', type=int, default=None,
                         help='evaluate on the first N val images of a style (smoke tests)')
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
+    parser.add_argument('--seeds', type=int, nargs='+', default=None,
+                        help='training seeds (default 0 1; 0 1 2 with --clip proxy)')
     parser.add_argument('--iters', type=int, default=None,
                         help='training iterations (default: the configs)')
     parser.add_argument('--repeats', type=int, default=5,
@@ -386,6 +508,22 @@ def main(argv=None):
     parser.add_argument('--skip-ade', action='store_true')
     args = parser.parse_args(argv)
     argv_used = sys.argv[1:] if argv is None else argv
+    proxy = args.clip == 'proxy'
+    args.synth = SYNTH_PROXY if proxy else SYNTH
+    if args.methods is None:
+        args.methods = list(args.synth)
+    bad = [m for m in args.methods if m not in args.synth]
+    if bad:
+        parser.error(f'--methods {bad} have no config for --clip {args.clip}; '
+                     f'choose from {list(args.synth)}')
+    if args.seeds is None:
+        args.seeds = [0, 1, 2] if proxy else [0, 1]
+    if args.work_dir is None:
+        args.work_dir = 'work_dirs/denseclip_proxy' if proxy else 'work_dirs/denseclip/bench'
+    if proxy:
+        if args.skip_synthetic:
+            parser.error('--clip proxy runs the synthetic part only; drop --skip-synthetic')
+        args.skip_ade = True
     os.chdir(sp.ROOT)
 
     t0 = time.perf_counter()
@@ -405,7 +543,115 @@ def main(argv=None):
         result['ade20k_rn50'].update(command=command,
                                      wall_seconds=time.perf_counter() - t1)
     log(f'done in {time.perf_counter() - t0:.0f}s')
-    write(args, result)
+    if proxy:
+        write_proxy(args, result['synthetic'])
+    else:
+        write(args, result)
+
+
+def proxy_ablation(syn):
+    """The issue-#25 summary (``ablation`` key) of a proxy run."""
+    targets = [s for s in syn['styles'] if s != syn['source']]
+    labels = syn['labels']
+    arms = {labels[m]: [round(statistics.mean(r['miou'][s] for s in targets), 4)
+                        for r in runs] for m, runs in syn['rows'].items()}
+    order = [labels[m] for m in ('denseclip-post', 'clipfpn') if m in syn['rows']]
+    order += [a for a in arms if a not in order]
+    iters = next(iter(syn['rows'].values()))[0]['iters']
+    curves = []
+    for m, runs in syn['rows'].items():
+        for r in runs:
+            c = r.get('loss_curve') or []
+            if len(c) >= 2:
+                curves.append(f"{labels[m]} seed {r['seed']}: "
+                              + ' -> '.join(f'{v:.3f}' for v in c[-3:]))
+    schedule = (f'{iters} iterations of batch 8 (the tiny-CLIP recipe: linear warm-up for '
+                'the first eighth, then poly), the same for both arms; one evaluation '
+                'after the last iteration. Training loss, mean over the last three '
+                'tenths of the run: ' + '; '.join(curves))
+    return dict(
+        claim=CLAIM,
+        metrics=[dict(name='mIoU, mean over target styles (%)', higher_is_better=True,
+                      order=order, arms=arms)],
+        seeds=[r['seed'] for r in next(iter(syn['rows'].values()))],
+        schedule=schedule,
+        note='')
+
+
+def write_proxy(args, syn):
+    """results/denseclip_proxy.md / .json (``--clip proxy``)."""
+    ablation = proxy_ablation(syn)
+    note_file = osp.join(args.results, 'denseclip_proxy_note.md')
+    note = ''
+    if osp.isfile(note_file):  # the analysis written by hand after the run
+        note = open(note_file).read().strip()
+    ablation['note'] = note.split('\n\n')[0].replace('\n', ' ') if note else ''
+    iters = next(iter(syn['rows'].values()))[0]['iters']
+    labels = syn['labels']
+    curve_lines = ['| method | seed | ' + ' | '.join(
+        f'{10 * i}-{10 * (i + 1)}%' for i in range(10)) + ' |',
+        '|' + ' --- |' * 12]
+    for m, runs in syn['rows'].items():
+        for r in runs:
+            c = r.get('loss_curve') or []
+            curve_lines.append(f"| {labels[m]} | {r['seed']} | "
+                               + ' | '.join(f'{v:.3f}' for v in c) + ' |')
+    arms = ablation['metrics'][0]['arms']
+    summary = []
+    for a, v in arms.items():
+        summary.append(f'- {a}: mean {statistics.mean(v):.2f}, per seed '
+                       + ', '.join(f'{x:.2f}' for x in v)
+                       + f' (spread max-min {max(v) - min(v):.2f})')
+    order = ablation['metrics'][0]['order']
+    if len(order) == 2:
+        d = statistics.mean(arms[order[0]]) - statistics.mean(arms[order[1]])
+        summary.append(f'- {order[0]} minus {order[1]}: {d:+.2f} mIoU points '
+                       '(mean over targets, mean over seeds)')
+    parts = [
+        '# DenseCLIP vs. CLIP + FPN on the proxy CLIP ViT (issue #25)', '',
+        f"Command: `{syn['command'].strip()}` (this invocation "
+        f"{syn['wall_seconds']:.0f} s; cached training runs and evaluations are "
+        'reused, their training time is in the "train s" column)', '',
+        f'Claim: {CLAIM}. Proxy CLIP ViT (`{syn["weights"]}`, arch '
+        'clipdense-synth-vit8: width 96, 4 blocks, patch 8, 16x16 tokens at 128 px) '
+        f'for both towers, trained on the source style "{syn["source"]}" only, '
+        f'{iters} iterations of batch 8, the same schedule for both models '
+        '(configs/denseclip/*_clip-synth-vit8_1xb8-*: the tiny-CLIP configs\' recipe '
+        'with the authors\' ViT settings, linear warm-up for the first eighth, then '
+        'poly). mIoU (%) on the val split '
+        f"({'all images' if not syn.get('val_limit') else 'first %d images' % syn['val_limit']}) "
+        'of each style after the last iteration; per seed, then mean ± sample sd. '
+        '"train s" is wall time on the shared 2-core machine.', '',
+        synthetic_table(syn), '', *summary, '',
+        '## Training loss (schedule)', '',
+        'Total loss (decode + 0.4 x identity for DenseCLIP), mean over each tenth '
+        'of the run:', '', *curve_lines, '']
+    if syn.get('score_map'):
+        targets = [s for s in syn['styles'] if s != syn['source']]
+        head = ['score map of', *syn['styles'], 'targets mean']
+        rows = [[k, *[f'{v[s]:.2f}' for s in syn['styles']],
+                 f'{statistics.mean(v[s] for s in targets):.2f}']
+                for k, v in syn['score_map'].items()]
+        parts += ['## Diagnostic: the pixel-text score map alone', '',
+                  'mIoU (%) of the argmax of DenseCLIP\'s K-class score map (the '
+                  'cosines between the dense image embeddings and the prompted class '
+                  'embeddings, bilinearly resized to 128 px), without the FPN decoder: '
+                  '"at init" is the model as built from the proxy (contexts and context '
+                  'decoder freshly initialised, seed ' + str(syn['rows']['denseclip-post'][0]['seed'])
+                  + '), i.e. the language prior DenseCLIP starts from; "trained" after '
+                  'the run above (the identity loss trains it). Chance level for 13 '
+                  'classes is a few points.', '',
+                  '| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head),
+                  *['| ' + ' | '.join(r) + ' |' for r in rows], '']
+    if note:
+        parts += ['## Analysis', '', note, '']
+    md = '\n'.join(parts) + '\n'
+    data = dict(synthetic=syn, ablation=ablation)
+    write_results(osp.join(args.results, 'denseclip_proxy.md'), md,
+                  osp.join(args.results, 'denseclip_proxy.json'), data,
+                  indent=2, sort_keys=True)
+    print('\n' + md, flush=True)
+    log(f'wrote {osp.join(args.results, "denseclip_proxy.md")}')
 
 
 def write(args, result):
