@@ -249,6 +249,9 @@ def write_proxy(args, runs, command):
     write_results(args.out + '.md', '\n'.join(lines) + '\n', args.out + '.json',
                   dict(command=command, clip='proxy', epochs=args.epochs,
                        seeds=list(args.seeds), threads=args.threads, runs=runs,
+                       mean_bbox_mAP={a: round(statistics.mean(v), 2)
+                                      for a, v in metric['arms'].items()
+                                      if v and None not in v},
                        ablation=summary), atomic=False, indent=1)
     log(f'wrote {args.out}.md / .json')
 
