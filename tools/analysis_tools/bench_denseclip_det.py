@@ -216,7 +216,7 @@ def write_proxy(args, runs, command):
         'bbox mAP (x100) on val after the last epoch.', '',
         '| model | ' + ' | '.join(f'seed {s}' for s in args.seeds) +
         ' | mean | spread (max-min) | params (trainable) | train+val s (mean) |',
-        '|---|' + '---|' * (len(args.seeds) + 5)]
+        '|---|' + '---|' * (len(args.seeds) + 4)]
     metric = summary['metrics'][0]
     for arm, vals in metric['arms'].items():
         rs = [r for r in runs if ARM[r['variant']] == arm]
