@@ -18,7 +18,7 @@ from clipdense.testing.runs import ROOT
 
 ARCH = 'clipdense-synth-vit8'
 CFG = osp.join(ROOT, 'configs', 'denseclip_det',
-               '{}-retinanet_clip-synth-vit8_1xb4-12e_synthetic-coco-128x128.py')
+               '{}-retinanet_clip-synth-vit8_1xb4-20e_synthetic-coco-128x128.py')
 K = 10
 
 

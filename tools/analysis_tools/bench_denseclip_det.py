@@ -42,7 +42,7 @@ CONFIGS = {
     'tiny': '{variant}-{det}_clip-synth-rn_1xb4-6e_synthetic-coco-128x128.py',
     'proxy': '{variant}-{det}_clip-synth-vit8_1xb4-{proxy_epochs}e_synthetic-coco-128x128.py',
 }
-PROXY_EPOCHS = 12  # the schedule in the proxy configs' names
+PROXY_EPOCHS = 20  # the schedule in the proxy configs' names
 ARM = {'clip': 'CLIP', 'denseclip': 'DenseCLIP'}
 CLAIM = 'DenseCLIP det > CLIP det'
 VARIANTS = ('clip', 'denseclip')
