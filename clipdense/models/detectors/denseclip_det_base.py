@@ -30,8 +30,10 @@ class DenseCLIPDetMixin:
     authors' ``DenseCLIP_RetinaNet`` / ``DenseCLIP_MaskRCNN``).
 
     Mixed into an mmdet detector before the mmdet class; the detector's
-    ``backbone`` must be an :class:`OpenCLIPResNet` with
-    ``joint_outputs=('global', 'dense')``. Per image:
+    ``backbone`` must be an :class:`OpenCLIPResNet` (the authors') or an
+    :class:`OpenCLIPViT` (clipdense's extension: DenseCLIP's detection
+    experiments used ResNets only) with ``joint_outputs=('global',
+    'dense')``. Per image:
 
     1. text embeddings ``t (K, D)`` of the vocabulary with ``num_contexts``
        learnable context tokens (``contexts``, owned by the detector as by
@@ -43,8 +45,11 @@ class DenseCLIPDetMixin:
        with the global and dense embeddings as visual context and a
        per-channel ``gamma`` initialised to ``gamma_init`` (1e-4);
     3. the pixel-text score map ``s = cos(z, t)`` ``(B, K, h5, w5)``;
-       ``s / tau`` is concatenated to C5, so the neck's last
-       ``in_channels`` is C5 + K (2048 + 80 for RN50 on COCO);
+       ``s / tau`` is concatenated to the backbone level
+       ``score_concat_index`` whose stride is the dense embeddings' (C5,
+       the last level, for ResNets: the neck's last ``in_channels`` is
+       C5 + K, 2048 + 80 for RN50 on COCO; for a ViT pyramid the stride-
+       ``patch`` level, index 2);
     4. with ``seg_loss=True``, ``loss_aux_seg``: binary cross-entropy of
        the sigmoid of ``s / tau`` upsampled (bilinear) to stride 4 against
        class masks rasterised from the ground-truth boxes, averaged over
@@ -82,6 +87,10 @@ class DenseCLIPDetMixin:
         seg_loss_weight (float): its weight.
         seg_target_rounding (str): ``'cover'`` or ``'truncate'`` (the
             authors'); how boxes become cells of the loss's target.
+        score_concat_index (int): backbone level that receives the score
+            map; its stride must be the dense embeddings' (32 for CLIP
+            ResNets, the patch size for ViTs). Default -1: the last level
+            (C5, the authors' ResNet detectors).
     """
 
     def _init_denseclip(self, text_encoder: dict, context_decoder: dict, *,
@@ -90,9 +99,10 @@ class DenseCLIPDetMixin:
                         num_contexts: int = 8, context_init_std: float = 0.02,
                         tau: float = 0.07, gamma_init: float = 1e-4,
                         seg_loss: bool = False, seg_loss_weight: float = 1.0,
-                        seg_target_rounding: str = 'cover'):
+                        seg_target_rounding: str = 'cover',
+                        score_concat_index: int = -1):
         name = type(self).__name__
-        self._check_backbone()
+        self._check_backbone(score_concat_index)
         text_encoder = copy.deepcopy(dict(text_encoder))
         if text_encoder.get('num_contexts', 0):
             raise ValueError(
@@ -143,18 +153,32 @@ class DenseCLIPDetMixin:
         self._text_cache = TextEmbeddingCache(1)
 
     # ------------------------------------------------------------------
-    def _check_backbone(self):
+    def _check_backbone(self, score_concat_index: int):
         name = type(self).__name__
         bb = self.backbone
         joint = tuple(getattr(bb, 'joint_outputs', ()))
         if not {'global', 'dense'} <= set(joint) or not hasattr(bb, 'embed_dim'):
             raise ValueError(
                 f"{name}: the backbone must give CLIP's global and dense "
-                "embeddings: use clipdense.OpenCLIPResNet with "
-                f"joint_outputs=('global', 'dense') (got {joint})")
-        if getattr(bb, 'out_indices', (3, ))[-1] != 3:
-            raise ValueError(f'{name}: the score map is concatenated to C5; the '
-                             'backbone out_indices must end with 3')
+                "embeddings: use clipdense.OpenCLIPResNet or clipdense.OpenCLIPViT "
+                f"with joint_outputs=('global', 'dense') (got {joint})")
+        strides = list(getattr(bb, 'strides', []))
+        n = len(strides)
+        if not -n <= score_concat_index < n:
+            raise ValueError(f'{name}: score_concat_index={score_concat_index} but the '
+                             f'backbone returns {n} levels')
+        self.score_concat_index = score_concat_index % n
+        # the dense embeddings' stride: the patch for ViTs, C5's (32) for CLIP ResNets
+        dense_stride = getattr(bb, 'patch_size', None) or 32
+        if strides[self.score_concat_index] != dense_stride:
+            fix = (f'score_concat_index={strides.index(dense_stride)}'
+                   if dense_stride in strides else
+                   'out_indices ending with 3 (C5)' if not hasattr(bb, 'patch_size')
+                   else 'pyramid=True or taps at the patch stride')
+            raise ValueError(
+                f'{name}: the score map has the dense embeddings\' stride '
+                f'({dense_stride}) but backbone level {score_concat_index} has stride '
+                f'{strides[self.score_concat_index]} (strides {strides}); use {fix}')
 
     def _check_parts(self, head_classes: dict):
         """Fail at build time, with the fix, when the parts disagree."""
@@ -171,13 +195,18 @@ class DenseCLIPDetMixin:
             raise ValueError(
                 f'{name}: context_decoder (query_dim, visual_dim, out_dim) = '
                 f'{tuple(dims)}; post-model prompting needs all three = {d}')
-        c5 = bb.out_channels[-1]
+        i = self.score_concat_index
+        expected = list(bb.out_channels)
+        c = expected[i]
+        expected[i] = c + k
         neck_in = getattr(self.neck, 'in_channels', None) if self.with_neck else None
-        if neck_in is not None and list(neck_in)[-1] != c5 + k:
+        if neck_in is not None and list(neck_in) != expected:
+            last = i == len(expected) - 1
+            level = 'the last neck input is C5' if last else f'neck input {i} is level {i}'
             raise ValueError(
-                f'{name}: the last neck input is C5 ({c5}) + the score map '
-                f'({k} classes) = {c5 + k} channels, but neck.in_channels[-1] = '
-                f'{list(neck_in)[-1]}; set it to {c5} + {k}')
+                f'{name}: {level} ({c}) + the score map ({k} classes) = {c + k} '
+                f'channels, the neck.in_channels should be {expected} but are '
+                f'{list(neck_in)}; set in_channels[{i if not last else -1}] to {c} + {k}')
         for where, n in head_classes.items():
             if n is not None and n != k:
                 raise ValueError(
@@ -220,11 +249,19 @@ class DenseCLIPDetMixin:
 
         Returns:
             tuple: neck outputs (tuple of ``(B, C, H_l, W_l)``) and the
-            score map ``(B, K, H/32, W/32)`` divided by ``tau``.
+            score map ``(B, K, h, w)`` at the dense embeddings' grid
+            (``H/32`` for ResNets, ``H/patch`` for ViTs) divided by ``tau``.
         """
         *feats, joint = self.backbone(batch_inputs)
         score = self.score_map(joint['global'], joint['dense']) / self.tau
-        feats[-1] = torch.cat([feats[-1], score.to(feats[-1].dtype)], dim=1)
+        i = self.score_concat_index
+        if feats[i].shape[-2:] != score.shape[-2:]:
+            raise ValueError(
+                f'{type(self).__name__}: backbone level {i} is '
+                f'{tuple(feats[i].shape[-2:])} but the score map '
+                f'{tuple(score.shape[-2:])}; set score_concat_index to the level at '
+                'the dense embeddings\' stride')
+        feats[i] = torch.cat([feats[i], score.to(feats[i].dtype)], dim=1)
         if self.with_neck:
             feats = self.neck(feats)
         return tuple(feats), score

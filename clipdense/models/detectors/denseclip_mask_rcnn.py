@@ -17,14 +17,16 @@ class DenseCLIPMaskRCNN(DenseCLIPDetMixin, MaskRCNN):
     (``default_scope='mmdet'``) use ``type='clipdense.DenseCLIPMaskRCNN'``.
 
     Args:
-        backbone (dict): ``clipdense.OpenCLIPResNet`` with
+        backbone (dict): ``clipdense.OpenCLIPResNet`` (or, clipdense's
+            extension, ``clipdense.OpenCLIPViT``) with
             ``joint_outputs=('global', 'dense')``.
         rpn_head, roi_head (dict): as MaskRCNN; the RoI head's bbox and
             mask heads have ``num_classes`` = K.
-        neck (dict): mmdet ``FPN``; ``in_channels[-1]`` = C5 + K.
+        neck (dict): mmdet ``FPN``; ``in_channels[-1]`` = C5 + K (the
+            level ``score_concat_index`` gets the + K).
         text_encoder, context_decoder, vocabulary, num_contexts,
             context_init_std, tau, gamma_init, seg_loss, seg_loss_weight,
-            seg_target_rounding: DenseCLIP's arguments, see
+            seg_target_rounding, score_concat_index: DenseCLIP's arguments, see
             :class:`~clipdense.models.detectors.denseclip_det_base.DenseCLIPDetMixin`.
         train_cfg, test_cfg, data_preprocessor, init_cfg: as MaskRCNN.
     """
