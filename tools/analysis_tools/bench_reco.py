@@ -336,7 +336,7 @@ def main_proxy(args):
     extra['reco_index'] = dict(model.index.last_build)
     extra['reco_retrieval_precision'] = retrieval_precision(model, args.data_root)
     log(f"ReCo mIoU {m['mIoU']:.2f}")
-    for name, opts in ABLATIONS:
+    for name, opts in ([] if args.no_ablations else ABLATIONS):
         if '_dense_feature' in opts:
             continue  # a ResNet's C4 / C5: no analogue chosen for the ViT
         c = _limit(_cfg(PROXY_RECO_CFG, args, clip, osp.join(args.work_dir, 'reco_ablation')),
@@ -389,7 +389,8 @@ def main_proxy(args):
         if args.reco_plus_iters:
             n = args.reco_plus_iters
             cmd += [f'train_cfg.max_iters={n}', f'train_cfg.val_interval={n}',
-                    f'default_hooks.checkpoint.interval={n}', f'param_scheduler.0.end={n}']
+                    f'default_hooks.checkpoint.interval={n}', f'param_scheduler.0.end={n}',
+                    f'default_hooks.logger.interval={min(50, n)}']
         log(' '.join(cmd))
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, env=dict(os.environ, OMP_NUM_THREADS='1',
