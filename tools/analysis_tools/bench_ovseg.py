@@ -352,6 +352,10 @@ def main(argv=None):
     parser.add_argument('--note', default='',
                         help='--clip proxy: a note for the results (why a claim does not '
                         'show)')
+    parser.add_argument('--crop-diagnostic', action='store_true',
+                        help='--clip proxy --render-only: add the CLIP branch\'s accuracy on '
+                        'ground-truth-mask crops of the val images (tiny CLIP, vanilla and '
+                        'adapted proxy)')
     parser.add_argument('--render-only', action='store_true',
                         help='--clip proxy: rewrite the .md/.json from the .json of the '
                         'last run (e.g. with a --note)')
@@ -364,8 +368,13 @@ def main(argv=None):
         with open(osp.join(args.results, 'ovseg_proxy.json')) as f:
             last = json.load(f)
         from clipdense.datasets.synthetic import spec
+        diag = last.get('crop_diagnostic')
+        if args.crop_diagnostic:
+            from clipdense.utils import register_all_modules
+            register_all_modules(init_default_scope=False)
+            diag = crop_diagnostic(args, [p['seed'] for p in last['per_seed']])
         return write_proxy_results(args, last['command'], last['per_seed'],
-                                   last['wall_seconds'], spec)
+                                   last['wall_seconds'], spec, diag)
     if args.clip == 'proxy':
         return main_proxy(args, argv)
     t0 = time.perf_counter()
@@ -485,10 +494,11 @@ def main_proxy(args, argv):
         a = copy.copy(args)
         a.proxy, a.seed, a.config = True, seed, PROXY_CONFIG
         a.backbone_weights, a.arch = tiny, 'clipdense-synth-vit8'
-        a.work = osp.join(args.proxy_work_dir, f'seed{seed}')
+        a.work = osp.abspath(osp.join(args.proxy_work_dir, f'seed{seed}'))
         log(f'seed {seed}: proposals')
         ckpt, prop_secs, prop_loss = step_proposals(a, clip)
         mined = step_mine(a, clip, ckpt)
+        mined = dict(mined, ann_file=osp.abspath(mined['ann_file']))
         ft, ft_secs, ft_loss = step_adapt(a, clip, mined, 'adapted_clip')
         prompts, mpt_secs, mpt_loss = step_prompts(a, ft, mined)
         os.makedirs(osp.join(a.work, 'eval'), exist_ok=True)
@@ -535,7 +545,77 @@ def _loss_text(name, h):
             f'last quarter {drop * 100:+.0f}% vs the one before (negative = rose)')
 
 
-def write_proxy_results(args, cmd, per_seed, wall, spec):
+def crop_diagnostic(args, seeds):
+    """How well each CLIP classifies OVSeg-style masked crops of the
+    ground-truth regions of the flat val images (one crop per class present
+    in an image; the head's templates; the 13 classes): the CLIP branch's
+    quality with perfect masks, apart from the proposals. Read for the
+    diagnosis only (labels of val), nothing is chosen on it."""
+    import glob
+
+    import mmcv
+    import torch
+
+    from clipdense.datasets.synthetic import spec
+    from clipdense.registry import MODELS
+    cfg_t = base_cfg(argparse.Namespace(config=PROXY_CONFIG, data_root=args.data_root,
+                                        proposal_iters=args.proposal_iters), None)
+    templates = cfg_t.model.decode_head.text_encoder.templates
+    imgs = sorted(glob.glob(osp.join(args.data_root, 'flat/img_dir/val/*.png')))
+    if args.max_val:
+        imgs = imgs[:args.max_val]
+    samples = []
+    for path in imgs:
+        rgb = torch.from_numpy(mmcv.imread(path, channel_order='rgb').copy()).permute(
+            2, 0, 1).float()
+        gt = torch.from_numpy(mmcv.imread(path.replace('img_dir', 'ann_dir'),
+                                          flag='unchanged').astype('int64'))
+        for c in gt.unique().tolist():
+            if c != 255:
+                samples.append((rgb, gt == c, c))
+    tiny = osp.join(args.work_dir, 'tiny_clip.pt')
+    models = [('tiny CLIP ResNet (vanilla)', 'clipdense-synth-rn', tiny, None)]
+    models.append(('proxy CLIP (vanilla)', 'clipdense-synth-vit8', args.proxy_weights, None))
+    for seed in seeds:
+        work = osp.abspath(osp.join(args.proxy_work_dir, f'seed{seed}'))
+        models.append((f'proxy CLIP fine-tuned (seed {seed})', 'clipdense-synth-vit8',
+                       osp.join(work, 'adapted_clip.pt'), None))
+        models.append((f'proxy CLIP FT + MPT (seed {seed})', 'clipdense-synth-vit8',
+                       osp.join(work, 'adapted_clip.pt'), osp.join(work, 'mask_prompts.pt')))
+    out = {}
+    unseen = {spec.CLASSES.index(c) for c in spec.UNSEEN_CLASSES}
+    for name, arch, weights, prompts in models:
+        if not osp.isfile(weights):
+            continue
+        text_w = tiny if arch == 'clipdense-synth-rn' else args.proxy_weights
+        enc = MODELS.build(dict(type='OpenCLIPTextEncoder', arch=arch, pretrained=text_w,
+                                templates=templates))
+        clf = MODELS.build(dict(type='MaskedCropCLIP', arch=arch, pretrained=weights,
+                                prompt_depth=args.prompt_depth if prompts else 0,
+                                prompt_weights=prompts))
+        enc.eval()
+        clf.eval()
+        hits, per = [], {}
+        with torch.no_grad():
+            text = torch.nn.functional.normalize(enc(list(spec.CLASSES)).float(), dim=-1)
+            for rgb, m, c in samples:
+                logits, valid = clf.classify(rgb, m[None], text)
+                ok = bool(valid[0]) and int(logits[0].argmax()) == c
+                hits.append(ok)
+                per.setdefault(c, []).append(ok)
+        acc = float(np.mean(hits)) * 100
+        mean_cls = float(np.mean([np.mean(v) for v in per.values()])) * 100
+        acc_unseen = float(np.mean([x for c, v in per.items() if c in unseen for x in v]
+                                   or [0.0])) * 100
+        out[name] = dict(crops=len(hits), accuracy=acc, mean_class_accuracy=mean_cls,
+                         unseen_accuracy=acc_unseen)
+        log(f'crop diagnostic: {name}: {out[name]}')
+    cmd = ('python tools/analysis_tools/bench_ovseg.py --clip proxy --render-only '
+           '--crop-diagnostic')
+    return dict(command=cmd, results=out)
+
+
+def write_proxy_results(args, cmd, per_seed, wall, spec, diag=None):
     seeds = [p['seed'] for p in per_seed]
     names = list(per_seed[0]['rows'])
     keys = ('mIoU', 'mIoU_seen', 'mIoU_unseen', 'hIoU')
@@ -599,6 +679,18 @@ def write_proxy_results(args, cmd, per_seed, wall, spec):
         f'seed {p["seed"]}: ' + ', '.join(f'{k} {v:.0f}s' for k, v in p['timing'].items()
                                           if v is not None) for p in per_seed)
         + f'; wall {wall:.0f}s.', '']
+    if diag:
+        lines += ['## Diagnostic: the CLIP branch on ground-truth masks', '',
+                  f'Command: `{diag["command"]}`. Top-1 over the 13 classes of OVSeg\'s masked '
+                  'crops of each ground-truth region of the val images (the head\'s templates), '
+                  'i.e. the CLIP branch with perfect masks; val labels are read for this '
+                  'diagnosis only.', '',
+                  '| CLIP | crops | top-1 (%) | mean class accuracy (%) | unseen top-1 (%) |',
+                  '| --- | --- | --- | --- | --- |']
+        for n, r in diag['results'].items():
+            lines.append(f'| {n} | {r["crops"]} | {r["accuracy"]:.1f} | '
+                         f'{r["mean_class_accuracy"]:.1f} | {r["unseen_accuracy"]:.1f} |')
+        lines.append('')
     if args.note:
         lines += ['## Why', '', args.note, '']
     md = '\n'.join(lines)
@@ -615,7 +707,8 @@ def write_proxy_results(args, cmd, per_seed, wall, spec):
         note=args.note or '')
     means = {n: stats(n, 'mIoU')[0] for n in names}
     data = dict(command=cmd, per_seed=per_seed, wall_seconds=wall, lam=args.lam,
-                proposal_iters=args.proposal_iters, means=means, ablation=ablation)
+                proposal_iters=args.proposal_iters, means=means, ablation=ablation,
+                crop_diagnostic=diag)
     write_files(osp.join(args.results, 'ovseg_proxy.md'), md,
                 osp.join(args.results, 'ovseg_proxy.json'), data, indent=2, sort_keys=True)
     print('\n' + md, flush=True)
