@@ -26,7 +26,8 @@ def setup(tmp_path_factory):
     from clipdense.datasets.synthetic import generate_world
     tmp = tmp_path_factory.mktemp('proxy_methods')
     world = generate_world(str(tmp / 'world'), seed=0, size=64, num_train=12, num_val=4,
-                           styles=('flat', ), parts=('seg', ), progress=False)
+                           styles=('flat', ), parts=('seg', 'captions'),
+                           num_clip_train=2, num_clip_val=2, progress=False)
     register_clip_archs()
     weights = {}
     for arch in ('clipdense-synth-rn', 'clipdense-synth-vit8'):
@@ -97,12 +98,44 @@ def test_ovseg_vit8_config_predicts_with_mask_prompts(setup, tmp_path):
     assert not torch.allclose(outs[0], outs[1])
 
 
+def _gt_pairs(args, clip_weights, ckpt):
+    """(masked crop, noun) pairs from the ground truth of the flat training
+    images, stored as mining stores them (background = OVSeg's colour)."""
+    import glob
+
+    import mmcv
+
+    from clipdense.datasets.synthetic import spec
+    from clipdense.models.pretraining.mask_adapted_clip import store_crop_with_fill
+    out = osp.join(args.work, 'mined')
+    rows = []
+    for path in sorted(glob.glob(osp.join(args.data_root, 'flat/img_dir/train/*.png'))):
+        rgb = torch.from_numpy(mmcv.imread(path, channel_order='rgb').copy()).permute(2, 0, 1)
+        gt = torch.from_numpy(mmcv.imread(path.replace('img_dir', 'ann_dir'),
+                                          flag='unchanged').astype('int64'))
+        for c in gt.unique().tolist():
+            if c == 255:
+                continue
+            name = f'{osp.basename(path)[:-4]}_{c}.png'
+            crop = store_crop_with_fill(rgb, gt == c).numpy()
+            mmcv.imwrite(crop[:, :, ::-1], osp.join(out, 'crops', name))
+            rows.append(dict(image=f'crops/{name}', caption=spec.CLASSES[c]))
+    ann = osp.join(out, 'pairs.jsonl')
+    with open(ann, 'w') as f:
+        f.write('\n'.join(json.dumps(r) for r in rows) + '\n')
+    return dict(pairs=len(rows), images=8, nouns=sorted({r['caption'] for r in rows}),
+                ann_file=ann, purity=1.0, per_noun={})
+
+
 def test_bench_ovseg_proxy(setup, monkeypatch):
     tmp, world, weights = setup
     bench = runpy.run_path(osp.join(ROOT, 'tools/analysis_tools/bench_ovseg.py'))
     sp = bench['sp']
     monkeypatch.setattr(sp, 'step_world', lambda args: world)
     monkeypatch.setattr(sp, 'step_clip', lambda args, w: weights['clipdense-synth-rn'])
+    # random-weight proposals mask nothing, so mining is replaced by pairs
+    # cut from the ground truth (mining itself: tests/datasets/test_ovseg_mining.py)
+    bench['main_proxy'].__globals__['step_mine'] = _gt_pairs
     out = tmp / 'ovseg_res'
     data = bench['main'](['--clip', 'proxy', '--data-root', world['root'], '--seeds', '0', '1',
                           '--proposal-iters', '51', '--adapt-epochs', '1', '--adapt-batch',

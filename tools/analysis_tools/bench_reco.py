@@ -163,7 +163,7 @@ def main(argv=None):
             return write_proxy_results(args, last['rows'], last['extra'],
                                        last['wall_seconds'], last['threads'],
                                        command=last['command'])
-        return main_proxy(args)
+        return main_proxy(args, argv)
     if args.render_only:
         with open(osp.join(args.results, 'reco_synthetic.json')) as f:
             last = json.load(f)
@@ -298,7 +298,7 @@ def train_losses(work_dir):
     return out
 
 
-def main_proxy(args):
+def main_proxy(args, argv=None):
     """ReCo (deterministic: one run) and ReCo+ (one training per seed) with
     the proxy CLIP; MaskCLIP on the proxy as a reference row."""
     t_start = time.perf_counter()
@@ -414,7 +414,8 @@ def main_proxy(args):
 
     log('[4/4] results')
     return write_proxy_results(args, rows, extra, time.perf_counter() - t_start,
-                               torch.get_num_threads())
+                               torch.get_num_threads(),
+                               command=command_line('bench_reco.py', argv))
 
 
 def write_proxy_results(args, rows, extra, wall, threads, command=None):
