@@ -554,8 +554,9 @@ def _loss_text(name, h):
     drop = (h['chunk_means'][-2] - h['chunk_means'][-1]) / max(abs(h['chunk_means'][-2]),
                                                                1e-12) \
         if len(h['chunk_means']) > 1 else 0.0
+    change = (f'fell {drop * 100:.0f}%' if drop >= 0 else f'rose {-drop * 100:.0f}%')
     return (f'{name} ({h["iters"]} logged steps, mean loss per quarter) {means}; '
-            f'last quarter {drop * 100:+.0f}% vs the one before (negative = rose)')
+            f'{change} in the last quarter')
 
 
 def crop_diagnostic(args, seeds):
