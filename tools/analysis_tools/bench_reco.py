@@ -139,8 +139,31 @@ def main(argv=None):
     parser.add_argument('--no-ablations', action='store_true')
     parser.add_argument('--render-only', action='store_true',
                         help='rewrite the .md from the .json of the last run')
+    parser.add_argument('--clip', choices=('tiny', 'proxy'), default='tiny',
+                        help="ReCo's CLIP: the quickstart's tiny CLIP ResNet "
+                        '(results/reco_synthetic.*) or the proxy CLIP ViT of issue #25 '
+                        '(results/reco_proxy.*, ReCo+ over --seeds)')
+    parser.add_argument('--proxy-weights', default='work_dirs/proxy/proxy_clip.pt',
+                        help='the proxy CLIP (`make proxy-clip`)')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2],
+                        help='--clip proxy: training seeds of ReCo+')
+    parser.add_argument('--max-val', type=int, default=None,
+                        help='--clip proxy: score the first N val images only (tests)')
+    parser.add_argument('--note', default='',
+                        help='--clip proxy: a note for the results (why a claim does not '
+                        'show)')
     args = parser.parse_args(argv)
     os.chdir(ROOT)
+    if args.clip == 'proxy':
+        if args.work_dir == 'work_dirs/reco/bench':
+            args.work_dir = 'work_dirs/reco_proxy'
+        if args.render_only:
+            with open(osp.join(args.results, 'reco_proxy.json')) as f:
+                last = json.load(f)
+            return write_proxy_results(args, last['rows'], last['extra'],
+                                       last['wall_seconds'], last['threads'],
+                                       command=last['command'])
+        return main_proxy(args, argv)
     if args.render_only:
         with open(osp.join(args.results, 'reco_synthetic.json')) as f:
             last = json.load(f)
@@ -238,6 +261,231 @@ def main(argv=None):
 
     log('[4/4] results')
     write_results(args, rows, extra, time.perf_counter() - t_start, torch.get_num_threads())
+    return rows
+
+
+# ----------------------------------------------------------------------
+# the proxy CLIP ViT (issue #25)
+
+PROXY_MASKCLIP_CFG = 'configs/maskclip/maskclip_clip-synth-vit8_synthetic-128x128.py'
+PROXY_RECO_CFG = 'configs/reco/reco_clip-synth-vit8_synthetic-128x128.py'
+PROXY_RECO_PLUS_CFG = ('configs/reco/reco-plus_deeplabv3plus_clip-synth-vit8_1xb8-300_'
+                       'synthetic-flat-128x128.py')
+CLAIM = 'ReCo+ > ReCo'
+ARM_PLUS = 'ReCo+ (DeepLabv3+ on ReCo pseudo-labels)'
+ARM_RECO = 'ReCo (training-free)'
+
+
+def _limit(cfg, args):
+    if args.max_val:
+        cfg.test_dataloader.dataset.indices = list(range(args.max_val))
+    return cfg
+
+
+def train_losses(work_dir):
+    """``(iter, loss)`` pairs that the LoggerHook wrote to
+    ``<work_dir>/<timestamp>/vis_data/scalars.json`` (the newest run)."""
+    import glob
+    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
+    if not files:
+        return []
+    out = []
+    with open(files[-1]) as f:
+        for line in f:
+            r = json.loads(line)
+            if 'loss' in r and 'iter' in r:
+                out.append([int(r['iter']), float(r['loss'])])
+    return out
+
+
+def main_proxy(args, argv=None):
+    """ReCo (deterministic: one run) and ReCo+ (one training per seed) with
+    the proxy CLIP; MaskCLIP on the proxy as a reference row."""
+    t_start = time.perf_counter()
+    import torch
+    from clipdense.apis import synthetic_pipeline as sp
+    from clipdense.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    if not osp.isfile(args.proxy_weights):
+        raise FileNotFoundError(f'proxy CLIP weights {args.proxy_weights} not found: run '
+                                '`make proxy-clip` (or pass --proxy-weights)')
+    wargs = argparse.Namespace(data_root=args.data_root, work_dir=args.quickstart_dir,
+                               seed=0, fresh=False, tiny=False)
+    log('[1/4] synthetic world and tiny CLIP (the ReCo+ student\'s backbone; cached)')
+    world = sp.step_world(wargs)
+    tiny = sp.step_clip(wargs, world)
+    clip = args.proxy_weights
+    rows, extra = [], {}
+
+    log('[2/4] MaskCLIP and ReCo with the proxy CLIP on flat/val')
+    cfg = _limit(_cfg(PROXY_MASKCLIP_CFG, args, clip, osp.join(args.work_dir, 'maskclip')),
+                 args)
+    _set_clip(cfg, clip)
+    m, _ = _test(cfg)
+    rows.append(dict(method='MaskCLIP (training-free)', config=PROXY_MASKCLIP_CFG, **m))
+    log(f"MaskCLIP mIoU {m['mIoU']:.2f}")
+
+    cfg = _limit(_cfg(PROXY_RECO_CFG, args, clip, osp.join(args.work_dir, 'reco')), args)
+    _set_clip(cfg, clip)
+    cfg.model.index.folder = osp.join(args.data_root, 'flat/img_dir/train')
+    cfg.model.index.cache_file = osp.join(args.work_dir, 'index',
+                                          'synthetic-flat-train_clip-synth-vit8.npz')
+    m, runner = _test(cfg)
+    model = runner.model
+    rows.append(dict(method=ARM_RECO, config=PROXY_RECO_CFG, **m))
+    extra['reco_index'] = dict(model.index.last_build)
+    extra['reco_retrieval_precision'] = retrieval_precision(model, args.data_root)
+    log(f"ReCo mIoU {m['mIoU']:.2f}")
+    for name, opts in ([] if args.no_ablations else ABLATIONS):
+        if '_dense_feature' in opts:
+            continue  # a ResNet's C4 / C5: no analogue chosen for the ViT
+        c = _limit(_cfg(PROXY_RECO_CFG, args, clip, osp.join(args.work_dir, 'reco_ablation')),
+                   args)
+        _set_clip(c, clip)
+        c.model.index.folder = cfg.model.index.folder
+        c.model.index.cache_file = cfg.model.index.cache_file
+        head_opts = dict(opts)
+        if '_crf' in head_opts:
+            c.model.crf = head_opts.pop('_crf')
+        if '_templates' in head_opts:
+            c.model.decode_head.text_encoder.templates = head_opts.pop('_templates')
+        c.model.decode_head.update(head_opts)
+        m, _ = _test(c)
+        rows.append(dict(method=name, config=PROXY_RECO_CFG, options=opts, **m))
+        log(f"{name}: mIoU {m['mIoU']:.2f}")
+
+    log('[3/4] ReCo+: pseudo-labels of flat/train, DeepLabv3+ through tools/train.py per seed')
+    from mmengine.config import Config
+
+    from clipdense.apis import write_pseudo_labels
+    from clipdense.datasets.synthetic import spec
+    pseudo_dir = osp.join(args.work_dir, 'pseudo_labels', 'synthetic-flat-train')
+    model.cfg = cfg  # what inference_model reads (the runner's model lacks it)
+    t0 = time.perf_counter()
+    meta = write_pseudo_labels(model, osp.join(args.data_root, 'flat/img_dir/train'),
+                               pseudo_dir, progress=False)
+    extra['pseudo_labels'] = dict(dir=pseudo_dir, count=meta['count'],
+                                  seconds=time.perf_counter() - t0)
+    miou, acc = pseudo_label_quality(pseudo_dir, osp.join(args.data_root, 'flat/ann_dir/train'),
+                                     len(spec.CLASSES))
+    extra['pseudo_labels'].update(train_mIoU_vs_gt=miou, train_aAcc_vs_gt=acc)
+    log(f'pseudo-labels: {meta["count"]} maps, mIoU vs (unused) train GT {miou:.2f}')
+    del model, runner
+    plus_cfg = Config.fromfile(osp.join(ROOT, PROXY_RECO_PLUS_CFG))
+    iters = args.reco_plus_iters or plus_cfg.train_cfg.max_iters
+    extra['reco_plus_iters'] = iters
+    extra['reco_plus_losses'] = {}
+    for seed in args.seeds:
+        plus_dir = osp.join(args.work_dir, f'reco_plus_seed{seed}')
+        cmd = [sys.executable, 'tools/train.py', PROXY_RECO_PLUS_CFG, '--work-dir', plus_dir,
+               '--cfg-options', f'clip_weights={tiny}', f'model.backbone.pretrained={tiny}',
+               f'randomness.seed={seed}',
+               f'pseudo_label_dir={pseudo_dir}',
+               f'train_dataloader.dataset.data_prefix.seg_map_path={pseudo_dir}',
+               f'train_dataloader.dataset.ann_file={pseudo_dir}/split.txt',
+               f'train_dataloader.dataset.data_prefix.img_path={args.data_root}/flat/img_dir/train',
+               f'val_dataloader.dataset.data_root={args.data_root}',
+               f'test_dataloader.dataset.data_root={args.data_root}']
+        if args.reco_plus_iters:
+            n = args.reco_plus_iters
+            cmd += [f'train_cfg.max_iters={n}', f'train_cfg.val_interval={n}',
+                    f'default_hooks.checkpoint.interval={n}', f'param_scheduler.0.end={n}',
+                    f'default_hooks.logger.interval={min(50, n)}']
+        log(' '.join(cmd))
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, env=dict(os.environ, OMP_NUM_THREADS='1',
+                                            MKL_NUM_THREADS='1'),
+                              capture_output=True, text=True)
+        train_s = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(f'ReCo+ training failed:\n{proc.stdout[-3000:]}\n'
+                               f'{proc.stderr[-3000:]}')
+        from clipdense.engine.checkpoint import find_resumable_checkpoint
+        ckpt = find_resumable_checkpoint(plus_dir)
+        c = _limit(_cfg(PROXY_RECO_PLUS_CFG, args, clip,
+                        osp.join(args.work_dir, 'reco_plus_test')), args)
+        c.model.backbone.pretrained = tiny
+        m, _ = _test(c, ckpt)
+        m['train_seconds'] = train_s
+        extra['reco_plus_losses'][str(seed)] = train_losses(plus_dir)
+        rows.append(dict(method=ARM_PLUS, seed=seed, config=PROXY_RECO_PLUS_CFG,
+                         checkpoint=ckpt, **m))
+        log(f"ReCo+ seed {seed} mIoU {m['mIoU']:.2f} (trained {train_s:.0f}s)")
+
+    log('[4/4] results')
+    return write_proxy_results(args, rows, extra, time.perf_counter() - t_start,
+                               torch.get_num_threads(),
+                               command=command_line('bench_reco.py', argv))
+
+
+def write_proxy_results(args, rows, extra, wall, threads, command=None):
+    import numpy as np
+    if command is None:
+        command = command_line('bench_reco.py')
+    lines = md_table(['method', 'seed', 'mIoU', 'mAcc', 'aAcc', 'seconds'], [])
+    for r in rows:
+        secs = r.get('train_seconds', 0) + r['seconds']
+        lines.append(f"| {r['method']} | {r.get('seed', '-')} | {r['mIoU']:.2f} | "
+                     f"{r['mAcc']:.2f} | {r['aAcc']:.2f} | {secs:.0f} |")
+    reco = [r['mIoU'] for r in rows if r['method'] == ARM_RECO]
+    plus = [r['mIoU'] for r in rows if r['method'] == ARM_PLUS]
+    seeds = [r['seed'] for r in rows if r['method'] == ARM_PLUS]
+    margin = float(np.mean(plus)) - reco[0]
+    spread = float(max(plus) - min(plus))
+    shows = margin > 0 and margin > spread
+    prec = extra.get('reco_retrieval_precision', {})
+    pl = extra.get('pseudo_labels', {})
+    losses = extra.get('reco_plus_losses', {})
+    sched = [f'ReCo+ seed {s}: loss at logged iterations ' + ', '.join(
+        f'{i}: {v:.3f}' for i, v in h) for s, h in losses.items()]
+    md = [
+        '# ReCo and ReCo+ on the synthetic world with the proxy CLIP ViT (issue #25)', '',
+        f'Produced by `{command.strip()}` ({threads} thread(s), wall time {wall:.0f} s).', '',
+        'Flat style, val split (13 classes), mIoU / mAcc / aAcc in %, mmseg IoUMetric for '
+        'every row; no method reads a pixel label of the training images. ReCo\'s CLIP is the '
+        f'proxy (`clipdense-synth-vit8`, `{args.proxy_weights}`) for retrieval, '
+        'co-segmentation (the last block\'s patch tokens, 16x16 at 128 px: the analogue of '
+        'the ResNet\'s C5) and text attention; config '
+        f'`{PROXY_RECO_CFG}`, whose settings (k=10, plain class names, templates, contexts, '
+        'the authors\' column slices and progressive context elimination, dense CRF, 128 px '
+        'archive) are the tiny-CLIP config\'s, fixed before this run; nothing was chosen on '
+        'these numbers. ReCo is training-free and deterministic: one run. ReCo+ '
+        f'(`{PROXY_RECO_PLUS_CFG}`) trains the tiny-CLIP config\'s DeepLabv3+ student '
+        '(the tiny CLIP ResNet backbone, as the paper\'s student is an ImageNet ResNet-101 '
+        'separate from ReCo\'s CLIP; same recipe) on the proxy ReCo\'s pseudo-labels of the '
+        f'200 flat training images, {extra.get("reco_plus_iters")} iterations, once per '
+        f'seed {seeds}; its last checkpoint is scored. The ablation rows are those of '
+        'results/reco_synthetic.md except the ResNet C4/C5 one.', '',
+        '\n'.join(lines), '',
+        f'Claim "{CLAIM}": ReCo+ {np.mean(plus):.2f} (mean of {len(plus)} seeds, spread '
+        f'{spread:.2f}) vs ReCo {reco[0]:.2f}: margin {margin:+.2f}, '
+        + ('shows (beyond the spread).' if shows else 'does not show beyond the spread.'), '',
+        f"ReCo's pseudo-labels of the training images score {pl.get('train_mIoU_vs_gt', float('nan')):.2f} "
+        f"mIoU (aAcc {pl.get('train_aAcc_vs_gt', float('nan')):.2f}) against their ground truth "
+        '(read only for this line).', '',
+        'Retrieval precision of ReCo (fraction of the k=10 retrieved images that contain '
+        'the concept, from the pool\'s ground truth, for reporting only): '
+        + ', '.join(f'{k} {v:.1f}' for k, v in sorted(prec.items())) + '.', '',
+        'Schedule (ReCo+ training loss, logged every 50 iterations):', '',
+        *[f'- {t}' for t in sched], '']
+    if args.note:
+        md += ['## Why', '', args.note, '']
+    ablation = dict(
+        claim=CLAIM,
+        metrics=[dict(name='mIoU, 13 classes, flat val (%)', higher_is_better=True,
+                      order=['ReCo+', 'ReCo'], arms={'ReCo+': plus, 'ReCo': reco},
+                      deterministic=['ReCo'])],
+        seeds=seeds,
+        schedule=(f'ReCo training-free; ReCo+ {extra.get("reco_plus_iters")} iterations per '
+                  'seed; ' + '; '.join(sched)),
+        note=args.note or '')
+    write_files(osp.join(args.results, 'reco_proxy.md'), '\n'.join(md),
+                osp.join(args.results, 'reco_proxy.json'),
+                dict(command=command, rows=rows, extra=extra, wall_seconds=wall,
+                     threads=threads, means={'ReCo+': float(np.mean(plus)), 'ReCo': reco[0]},
+                     ablation=ablation), indent=2, sort_keys=True,
+                default=str)
+    print('\n'.join(md), flush=True)
     return rows
 
 
