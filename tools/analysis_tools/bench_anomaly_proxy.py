@@ -83,8 +83,9 @@ def main(argv=None):
     parser.add_argument('--data-root', default=osp.join(ROOT, 'data', 'synthetic'))
     parser.add_argument('--proxy', default=osp.join(ROOT, 'work_dirs', 'proxy',
                                                     'proxy_clip.pt'))
-    parser.add_argument('--bench-dir', default=osp.join(ROOT, 'work_dirs', 'proxy',
-                                                        'anovl'))
+    # not under work_dirs/proxy: that folder is the proxy CLIP's own cache
+    parser.add_argument('--bench-dir', default=osp.join(ROOT, 'work_dirs',
+                                                        'anomaly_proxy'))
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--out', default=osp.join(ROOT, 'results', 'anomaly_proxy'))
     args = parser.parse_args(argv)
