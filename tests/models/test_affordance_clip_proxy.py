@@ -3,6 +3,7 @@ builds with a random-weight checkpoint of the proxy's architecture and
 trains its head; a frozen backbone with new layers of its own is refused;
 the bench's proxy mode writes the ablation summary."""
 import json
+import os
 import os.path as osp
 import runpy
 
@@ -152,7 +153,10 @@ def test_bench_proxy_mode(weights, world, tmp_path):
     assert set(td['nearest_cos']['action_prompts']) == {
         'cut', 'drink_with', 'hit', 'hold', 'kick', 'pour', 'stir'}
     md = open(out + '.md').read()
-    assert md.splitlines()[2].startswith('Command: `OMP_NUM_THREADS=1')
+    # the command records the thread settings it ran with, whatever they are
+    omp = os.environ.get('OMP_NUM_THREADS', '(unset)')
+    assert md.splitlines()[2].startswith(f'Command: `OMP_NUM_THREADS={omp} ')
+    assert 'python tools/analysis_tools/bench_affordance.py --clip proxy' in md
     assert '--clip proxy' in md and '| KLD |' in md
 
 
