@@ -93,6 +93,24 @@ def _test(cfg, checkpoint=None):
     return out, runner
 
 
+def make_pseudo_labels(model, cfg, data_root, pseudo_dir, extra):
+    """ReCo's pseudo-labels of the flat training images into ``pseudo_dir``;
+    their count, time and quality against the (otherwise unused) training
+    ground truth go to ``extra['pseudo_labels']``."""
+    from clipdense.apis import write_pseudo_labels
+    from clipdense.datasets.synthetic import spec
+    model.cfg = cfg  # what inference_model reads (the runner's model lacks it)
+    t0 = time.perf_counter()
+    meta = write_pseudo_labels(model, osp.join(data_root, 'flat/img_dir/train'),
+                               pseudo_dir, progress=False)
+    extra['pseudo_labels'] = dict(dir=pseudo_dir, count=meta['count'],
+                                  seconds=time.perf_counter() - t0)
+    miou, acc = pseudo_label_quality(pseudo_dir, osp.join(data_root, 'flat/ann_dir/train'),
+                                     len(spec.CLASSES))
+    extra['pseudo_labels'].update(train_mIoU_vs_gt=miou, train_aAcc_vs_gt=acc)
+    log(f'pseudo-labels: {meta["count"]} maps, mIoU vs (unused) train GT {miou:.2f}')
+
+
 def pseudo_label_quality(pseudo_dir, gt_dir, num_classes):
     """mIoU of the pseudo-labels against the (never trained on) ground
     truth of the same training images: a diagnostic of their quality."""
@@ -216,19 +234,8 @@ def main(argv=None):
             log(f"{name}: mIoU {m['mIoU']:.2f}")
 
     log('[3/4] ReCo+: pseudo-labels of flat/train, DeepLabv3+ through tools/train.py')
-    from clipdense.apis import write_pseudo_labels
-    from clipdense.datasets.synthetic import spec
-    pseudo_dir = 'work_dirs/reco/pseudo_labels/synthetic-flat-train'
-    model.cfg = cfg  # what inference_model reads (the runner's model lacks it)
-    t0 = time.perf_counter()
-    meta = write_pseudo_labels(model, osp.join(args.data_root, 'flat/img_dir/train'),
-                               pseudo_dir, progress=False)
-    extra['pseudo_labels'] = dict(dir=pseudo_dir, count=meta['count'],
-                                  seconds=time.perf_counter() - t0)
-    miou, acc = pseudo_label_quality(pseudo_dir, osp.join(args.data_root, 'flat/ann_dir/train'),
-                                     len(spec.CLASSES))
-    extra['pseudo_labels'].update(train_mIoU_vs_gt=miou, train_aAcc_vs_gt=acc)
-    log(f'pseudo-labels: {meta["count"]} maps, mIoU vs (unused) train GT {miou:.2f}')
+    make_pseudo_labels(model, cfg, args.data_root,
+                       'work_dirs/reco/pseudo_labels/synthetic-flat-train', extra)
     del model, runner
     plus_dir = osp.join(args.work_dir, 'reco_plus')
     cmd = [sys.executable, 'tools/train.py', RECO_PLUS_CFG, '--work-dir', plus_dir,
@@ -357,19 +364,9 @@ def main_proxy(args, argv=None):
     log('[3/4] ReCo+: pseudo-labels of flat/train, DeepLabv3+ through tools/train.py per seed')
     from mmengine.config import Config
 
-    from clipdense.apis import write_pseudo_labels
-    from clipdense.datasets.synthetic import spec
-    pseudo_dir = osp.join(args.work_dir, 'pseudo_labels', 'synthetic-flat-train')
-    model.cfg = cfg  # what inference_model reads (the runner's model lacks it)
-    t0 = time.perf_counter()
-    meta = write_pseudo_labels(model, osp.join(args.data_root, 'flat/img_dir/train'),
-                               pseudo_dir, progress=False)
-    extra['pseudo_labels'] = dict(dir=pseudo_dir, count=meta['count'],
-                                  seconds=time.perf_counter() - t0)
-    miou, acc = pseudo_label_quality(pseudo_dir, osp.join(args.data_root, 'flat/ann_dir/train'),
-                                     len(spec.CLASSES))
-    extra['pseudo_labels'].update(train_mIoU_vs_gt=miou, train_aAcc_vs_gt=acc)
-    log(f'pseudo-labels: {meta["count"]} maps, mIoU vs (unused) train GT {miou:.2f}')
+    make_pseudo_labels(model, cfg, args.data_root,
+                       osp.join(args.work_dir, 'pseudo_labels', 'synthetic-flat-train'),
+                       extra)
     del model, runner
     plus_cfg = Config.fromfile(osp.join(ROOT, PROXY_RECO_PLUS_CFG))
     iters = args.reco_plus_iters or plus_cfg.train_cfg.max_iters
