@@ -364,9 +364,8 @@ def main_proxy(args, argv=None):
     log('[3/4] ReCo+: pseudo-labels of flat/train, DeepLabv3+ through tools/train.py per seed')
     from mmengine.config import Config
 
-    make_pseudo_labels(model, cfg, args.data_root,
-                       osp.join(args.work_dir, 'pseudo_labels', 'synthetic-flat-train'),
-                       extra)
+    pseudo_dir = osp.join(args.work_dir, 'pseudo_labels', 'synthetic-flat-train')
+    make_pseudo_labels(model, cfg, args.data_root, pseudo_dir, extra)
     del model, runner
     plus_cfg = Config.fromfile(osp.join(ROOT, PROXY_RECO_PLUS_CFG))
     iters = args.reco_plus_iters or plus_cfg.train_cfg.max_iters
