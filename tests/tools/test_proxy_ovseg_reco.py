@@ -218,3 +218,21 @@ def test_bench_reco_proxy(setup):
     md = open(out / 'reco_proxy.md').read()
     assert 'python tools/analysis_tools/bench_reco.py --clip proxy' in md
     assert 'Claim "ReCo+ > ReCo"' in md
+
+
+def test_apply_ablation_sets_model_and_head_options():
+    """The ``_``-prefixed options go to the model (feature level, CRF, text
+    templates), the rest to the decode head; the ABLATIONS row is untouched."""
+    bench = runpy.run_path(osp.join(ROOT, 'tools/analysis_tools/bench_reco.py'))
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/reco/reco_clip-synth-rn_synthetic-128x128.py'))
+    opts = {'_dense_feature': 0, '_crf': False, '_templates': ['{}.'], 'k': 20}
+    bench['apply_ablation'](cfg, opts)
+    assert cfg.model.dense_feature == 0 and cfg.model.crf is False
+    assert cfg.model.decode_head.text_encoder.templates == ['{}.']
+    assert cfg.model.decode_head.k == 20
+    assert '_crf' not in cfg.model.decode_head and 'k' not in cfg.model
+    assert opts == {'_dense_feature': 0, '_crf': False, '_templates': ['{}.'], 'k': 20}
+    # every shipped ablation row applies to the config it was written for
+    for _, row in bench['ABLATIONS']:
+        bench['apply_ablation'](Config.fromfile(osp.join(
+            ROOT, 'configs/reco/reco_clip-synth-rn_synthetic-128x128.py')), row)

@@ -140,9 +140,8 @@ def maskclip_ablation(path):
     """MaskCLIP vs the naive dense map from the shipped proxy configs."""
     res = json.load(open(path))['results']
     styles = list(res['MaskCLIP'])
-    arms = {name: [float(np.mean([res[key][s]['mIoU'] for s in styles]))]
-            for name, key in (('MaskCLIP', 'MaskCLIP'),
-                              ('naive dense CLIP', 'naive dense CLIP'))}
+    arms = {name: [float(np.mean([res[name][s]['mIoU'] for s in styles]))]
+            for name in ('MaskCLIP', 'naive dense CLIP')}
     per = ', '.join(f'{s} {res["MaskCLIP"][s]["mIoU"]:.1f} vs '
                     f'{res["naive dense CLIP"][s]["mIoU"]:.1f}' for s in styles)
     return dict(

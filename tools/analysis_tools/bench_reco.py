@@ -93,6 +93,20 @@ def _test(cfg, checkpoint=None):
     return out, runner
 
 
+def apply_ablation(cfg, opts):
+    """Set one ABLATIONS row's options on a ReCo config: the ``_``-prefixed
+    keys on the model (dense feature level, CRF, text templates), the rest
+    on the decode head."""
+    head_opts = dict(opts)
+    if '_dense_feature' in head_opts:
+        cfg.model.dense_feature = head_opts.pop('_dense_feature')
+    if '_crf' in head_opts:
+        cfg.model.crf = head_opts.pop('_crf')
+    if '_templates' in head_opts:
+        cfg.model.decode_head.text_encoder.templates = head_opts.pop('_templates')
+    cfg.model.decode_head.update(head_opts)
+
+
 def make_pseudo_labels(model, cfg, data_root, pseudo_dir, extra):
     """ReCo's pseudo-labels of the flat training images into ``pseudo_dir``;
     their count, time and quality against the (otherwise unused) training
@@ -221,14 +235,7 @@ def main(argv=None):
             c = _cfg(RECO_CFG, args, clip, osp.join(args.work_dir, 'reco_ablation'))
             _set_clip(c, clip)
             c.model.index.folder = cfg.model.index.folder
-            head_opts = dict(opts)
-            if '_dense_feature' in head_opts:
-                c.model.dense_feature = head_opts.pop('_dense_feature')
-            if '_crf' in head_opts:
-                c.model.crf = head_opts.pop('_crf')
-            if '_templates' in head_opts:
-                c.model.decode_head.text_encoder.templates = head_opts.pop('_templates')
-            c.model.decode_head.update(head_opts)
+            apply_ablation(c, opts)
             m, _ = _test(c)
             rows.append(dict(method=name, config=RECO_CFG, options=opts, **m))
             log(f"{name}: mIoU {m['mIoU']:.2f}")
@@ -351,12 +358,7 @@ def main_proxy(args, argv=None):
         _set_clip(c, clip)
         c.model.index.folder = cfg.model.index.folder
         c.model.index.cache_file = cfg.model.index.cache_file
-        head_opts = dict(opts)
-        if '_crf' in head_opts:
-            c.model.crf = head_opts.pop('_crf')
-        if '_templates' in head_opts:
-            c.model.decode_head.text_encoder.templates = head_opts.pop('_templates')
-        c.model.decode_head.update(head_opts)
+        apply_ablation(c, opts)
         m, _ = _test(c)
         rows.append(dict(method=name, config=PROXY_RECO_CFG, options=opts, **m))
         log(f"{name}: mIoU {m['mIoU']:.2f}")
