@@ -20,8 +20,18 @@ class CaptionDataset(BaseDataset):
         ann_file (str): the ``.jsonl`` file (relative to ``data_root``).
         data_root (str): folder that image paths are relative to.
         pipeline (list): transforms; end with ``PackCaptionInputs``.
+        keep_fields (sequence[str]): other keys of a record to copy into
+            its samples, for transforms that read them (e.g. ``objects`` for
+            :class:`NounCaption`). A listed key that a record lacks is left
+            out of that record's samples.
     """
     METAINFO = dict()
+
+    def __init__(self, *args, keep_fields=(), **kwargs):
+        if isinstance(keep_fields, str):
+            keep_fields = (keep_fields, )
+        self.keep_fields = tuple(keep_fields)
+        super().__init__(*args, **kwargs)
 
     def load_data_list(self) -> List[dict]:
         if not osp.isfile(self.ann_file):
@@ -45,9 +55,11 @@ class CaptionDataset(BaseDataset):
                     raise ValueError(
                         f'{self.ann_file}:{lineno}: expected a JSON object '
                         f'with "image" and "caption" ({err})') from None
+                extra = {k: rec[k] for k in self.keep_fields if k in rec}
                 for cap in caps:
                     data_list.append(
-                        dict(img_path=osp.join(root, image), caption=cap))
+                        dict(img_path=osp.join(root, image), caption=cap,
+                             **extra))
         if not data_list:
             raise ValueError(f'{self.ann_file} holds no image-caption pairs')
         return data_list

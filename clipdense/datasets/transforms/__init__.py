@@ -1,4 +1,5 @@
 from .affordance import LoadAffordanceHeatmap, LoadReferringMask
+from .caption import NounCaption
 from .center_crop_frame import CenterCropFrame, paste_into_frame
 from .anomaly import LoadAnomalyAnnotations, PackAnomalyInputs, PILAnomalyResize
 from .formatting import PackCaptionInputs
@@ -9,4 +10,4 @@ __all__ = ['PackCaptionInputs', 'LoadReferringMask', 'LoadAffordanceHeatmap',
            'LoadMappedAnnotations', 'LoadAnomalyAnnotations', 'PackAnomalyInputs',
            'CLIPRandomResizedCrop',
            'CenterCropFrame', 'paste_into_frame',
-           'PILAnomalyResize']
+           'PILAnomalyResize', 'NounCaption']
