@@ -13,7 +13,10 @@
 The per-epoch mean training loss is kept in the stamp
 (``work_dirs/proxy/proxy_clip/done.json``) and printed, to show whether the
 schedule plateaued. ``--time-iters N`` only times N iterations (to size the
-schedule) and writes nothing.
+schedule) and writes nothing. ``--from-run WORK_DIR`` adopts a finished
+``tools/train.py`` run of the same config and seed (e.g. trained on a GPU or
+with other thread settings) instead of training: its settings are checked
+against the config's, then it is exported and stamped like a run of its own.
 """
 import argparse
 import json
@@ -78,6 +81,60 @@ def epoch_losses(work_dir):
     return [(e, sum(v) / len(v), len(v)) for e, v in sorted(per.items())]
 
 
+# the settings a run must share with the proxy config to be adopted
+RUN_KEYS = ('model', 'train_dataloader', 'train_cfg', 'optim_wrapper',
+            'param_scheduler', 'randomness')
+
+
+def _plain(x):
+    """A config value as plain data (ConfigDict -> dict, tuple -> list)."""
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return x
+
+
+def adopt_run(run_dir, cfg):
+    """Check that the ``tools/train.py`` run in ``run_dir`` trained ``cfg``
+    to its end; returns ``(checkpoint path, wall seconds or None)``."""
+    import glob
+
+    import torch
+    from mmengine.config import Config
+    ptr = osp.join(run_dir, 'last_checkpoint')
+    if not osp.isfile(ptr):
+        raise FileNotFoundError(
+            f'--from-run {run_dir}: no last_checkpoint there; give the '
+            '--work-dir of a finished tools/train.py run')
+    ckpt = open(ptr).read().strip()
+    if not osp.isabs(ckpt) and not osp.isfile(ckpt):
+        ckpt = osp.join(run_dir, osp.basename(ckpt))
+    dumped = [p for p in glob.glob(osp.join(run_dir, '*.py'))]
+    if len(dumped) != 1:
+        raise ValueError(f'--from-run {run_dir}: expected the one config '
+                         f'tools/train.py dumps there, found {len(dumped)}')
+    ran = Config.fromfile(dumped[0])
+    for c in (cfg, ran):  # the same corpus, however its folder was spelt
+        ds = c.train_dataloader.dataset
+        ds.data_root = osp.realpath(ds.data_root)
+    for k in RUN_KEYS:
+        want, got = _plain(cfg.get(k)), _plain(ran.get(k))
+        if want != got:
+            raise ValueError(
+                f'--from-run {run_dir}: its {k} differs from the proxy '
+                f'config\'s ({got} != {want}); retrain with the proxy config '
+                '(or run make proxy-clip)')
+    meta = torch.load(ckpt, map_location='cpu', weights_only=False).get(
+        'meta', {})
+    if meta.get('epoch') != cfg.train_cfg.max_epochs:
+        raise ValueError(
+            f'--from-run {run_dir}: {osp.basename(ckpt)} is epoch '
+            f'{meta.get("epoch")} of {cfg.train_cfg.max_epochs}; the run has '
+            'not finished')
+    return ckpt
+
+
 def step_proxy_clip(args, corpus):
     """Train the proxy CLIP; returns the open_clip weight file."""
     import io
@@ -99,22 +156,30 @@ def step_proxy_clip(args, corpus):
         log(f'proxy CLIP: cached ({out})')
         return out
     cfg = proxy_cfg(args, corpus)
-    cfg.work_dir = work_dir
-    cfg.experiment_name = f'proxy_clip_{int(time.time())}'
-    t0 = time.perf_counter()
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    wall = time.perf_counter() - t0
-    state = export_open_clip_state_dict(
-        {'state_dict': runner.model.state_dict()})
+    if getattr(args, 'from_run', None):
+        ckpt = adopt_run(args.from_run, cfg)
+        log(f'adopting {ckpt}')
+        state = export_open_clip_state_dict(
+            torch.load(ckpt, map_location='cpu', weights_only=False))
+        work_dir, wall = args.from_run, None
+    else:
+        cfg.work_dir = work_dir
+        cfg.experiment_name = f'proxy_clip_{int(time.time())}'
+        t0 = time.perf_counter()
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+        wall = time.perf_counter() - t0
+        state = export_open_clip_state_dict(
+            {'state_dict': runner.model.state_dict()})
     buf = io.BytesIO()
     torch.save(state, buf)
     atomic_write_bytes(out, buf.getvalue())
     losses = epoch_losses(work_dir)
     write_stamp(stamp, key, weights=out, train_wall_seconds=wall,
+                adopted_run=getattr(args, 'from_run', None),
                 epoch_loss=losses, epochs=cfg.train_cfg.max_epochs,
                 batch_size=cfg.train_dataloader.batch_size)
-    log(f'proxy CLIP: wrote {out} ({wall:.0f}s)')
+    log(f'proxy CLIP: wrote {out}' + (f' ({wall:.0f}s)' if wall else ''))
     return out
 
 
@@ -163,6 +228,9 @@ def main(argv=None):
     parser.add_argument('--batch-size', type=int, default=None)
     parser.add_argument('--fresh', action='store_true',
                         help='retrain even when cached')
+    parser.add_argument('--from-run', default=None,
+                        help='adopt this finished tools/train.py run (its '
+                        'work dir) of the proxy config instead of training')
     parser.add_argument('--time-iters', type=int, default=0,
                         help='only time this many iterations')
     args = parser.parse_args(argv)

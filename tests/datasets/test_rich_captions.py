@@ -238,3 +238,46 @@ def test_rich_corpus_is_refused_over_foreign_folder_and_cleans_dead_temporaries(
     generate_rich_captions(str(out), num_train=1, num_val=1, progress=False)
     assert not dead.exists()
     assert (out / '.clipdense_rich_captions.json').is_file()
+
+
+def test_proxy_clip_adopts_a_finished_run_of_the_same_config(tmp_path):
+    """``--from-run``: a tools/train.py run of the proxy config (here two
+    epochs of 2 iterations on 8 images) is exported and stamped instead of retraining;
+    a run with other settings is refused with the setting named."""
+    import argparse
+
+    from mmengine.runner import Runner
+
+    from clipdense.apis import proxy_clip
+    from clipdense.models.pretraining import export_open_clip_state_dict
+    common = ['--data-root', str(tmp_path / 'c'), '--num-train', '8',
+              '--num-val', '2', '--batch-size', '4', '--epochs', '2']
+    corpus = generate_rich_captions(str(tmp_path / 'c'), seed=0, num_train=8,
+                                    num_val=2, progress=False)
+    args = argparse.Namespace(config=proxy_clip.PROXY_CONFIG, seed=0,
+                              epochs=2, batch_size=4)
+    cfg = proxy_clip.proxy_cfg(args, corpus)
+    cfg.work_dir = str(tmp_path / 'run')
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    trained = export_open_clip_state_dict(
+        {'state_dict': runner.model.state_dict()})
+
+    out = proxy_clip.main(common + ['--work-dir', str(tmp_path / 'w'),
+                                    '--from-run', str(tmp_path / 'run')])
+    got = torch.load(out, map_location='cpu')
+    assert got.keys() == trained.keys()
+    assert all(torch.equal(got[k], trained[k]) for k in got)
+    stamp = json.load(open(tmp_path / 'w' / 'proxy_clip' / 'done.json'))
+    assert stamp['adopted_run'] == str(tmp_path / 'run')
+    # a second call is cached
+    assert proxy_clip.main(common + ['--work-dir', str(tmp_path / 'w')]) == out
+
+    with pytest.raises(ValueError, match='randomness'):
+        proxy_clip.main(common + ['--work-dir', str(tmp_path / 'w2'),
+                                  '--seed', '1',
+                                  '--from-run', str(tmp_path / 'run')])
+    assert not osp.exists(tmp_path / 'w2' / 'proxy_clip.pt')
+    with pytest.raises(FileNotFoundError, match='last_checkpoint'):
+        proxy_clip.main(common + ['--work-dir', str(tmp_path / 'w3'),
+                                  '--from-run', str(tmp_path)])
