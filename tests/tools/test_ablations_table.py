@@ -90,3 +90,32 @@ def test_table_from_results_files(tmp_path):
     with pytest.raises(SystemExit, match='claims not in the table'):
         TABLE['main'](['--results-dir', str(tmp_path),
                        '--out', str(tmp_path / 'ablations2')])
+
+
+def test_earlier_proxy_column(tmp_path):
+    claim = 'ReCo+ > ReCo'
+    new, old = tmp_path / 'new', tmp_path / 'old'
+    new.mkdir()
+    old.mkdir()
+    (new / 'reco_proxy.json').write_text(json.dumps(dict(
+        ablation=entry(claim, {'ReCo+': [12, 13, 14], 'ReCo': [9.0]},
+                       ['ReCo+', 'ReCo'], det=['ReCo']))))
+    (old / 'reco_proxy.json').write_text(json.dumps(dict(
+        ablation=entry(claim, {'ReCo+': [3, 4, 5], 'ReCo': [5.0]},
+                       ['ReCo+', 'ReCo'], det=['ReCo']))))
+    rows = TABLE['main'](['--results-dir', str(new), '--compare', str(old),
+                          '--out', str(tmp_path / 'ab')])
+    row = next(r for r in rows if r['claim'] == claim)
+    assert row['reproduced'] == 'yes' and row['compare_reproduced'] == 'no'
+    assert 'ReCo+ - ReCo: -1.00' in row['compare']
+    other = next(r for r in rows if r['claim'] != claim)
+    assert other['compare'] == 'not rerun'
+    md = (tmp_path / 'ab.md').read_text()
+    assert 'earlier proxy' in md and 'Earlier proxy' in md
+    assert '0 in direction, 0 beyond the seed spread' in md
+    # no folder, or "": no column
+    for cmp in ('', str(tmp_path / 'missing')):
+        rows = TABLE['main'](['--results-dir', str(new), '--compare', cmp,
+                              '--out', str(tmp_path / 'ab2')])
+        assert 'compare' not in rows[0]
+        assert 'arlier proxy' not in (tmp_path / 'ab2.md').read_text()

@@ -200,6 +200,11 @@ def main(argv=None):
                         help='where the proxy benches wrote *_proxy.json')
     parser.add_argument('--out', default=osp.join(ROOT, 'results',
                                                   'ablations'))
+    parser.add_argument('--compare', default=osp.join(ROOT, 'results',
+                                                      'proxy_v1'),
+                        help='a folder of an earlier proxy\'s *_proxy.json '
+                        '(a column of their outcome; skipped when the folder '
+                        'does not exist, "" to leave it out)')
     args = parser.parse_args(argv)
     cmd = 'python tools/analysis_tools/ablations_table.py ' + ' '.join(
         sys.argv[1:] if argv is None else argv)
@@ -208,6 +213,10 @@ def main(argv=None):
     if unknown:
         raise SystemExit(f'ablations_table: claims not in the table: {unknown}'
                          '; use the exact claim strings of CLAIMS')
+    compare = {}
+    if args.compare and osp.isdir(args.compare):
+        compare = collect(args.compare)
+    cmp_name = osp.relpath(args.compare, ROOT) if args.compare else ''
     rows = []
     for claim, tiny_file in CLAIMS:
         row = dict(claim=claim, ours='not rerun', margin='not rerun',
@@ -219,6 +228,15 @@ def main(argv=None):
             row.update(summarize(ab))
             row['source'] = osp.relpath(path, ROOT) if path.startswith(
                 ROOT) else path
+        if compare:
+            row['compare'] = 'not rerun'
+            if claim in compare:
+                old = summarize(compare[claim][0])
+                row['compare'] = (f'{old["margin"]}; in direction: '
+                                  f'{old["reproduced"]}, beyond the spread: '
+                                  f'{old["beyond"]}')
+                row['compare_reproduced'] = old['reproduced']
+                row['compare_beyond'] = old['beyond']
         rows.append(row)
     lines = ['# Headline ablations on the proxy CLIP', '',
              f'Command: `{cmd.strip()}`', '',
@@ -232,12 +250,15 @@ def main(argv=None):
              'named under "source".', '',
              '| claim | our numbers (proxy CLIP) | margin | seed spread | '
              'reproduced in direction | beyond the seed spread | '
-             'source |',
-             '| --- | --- | --- | --- | --- | --- | --- |']
+             'source |' + (f' earlier proxy (`{cmp_name}`) |' if compare
+                           else ''),
+             '| --- | --- | --- | --- | --- | --- | --- |' +
+             (' --- |' if compare else '')]
     for r in rows:
         lines.append(f'| {r["claim"]} | {r["ours"]} | {r["margin"]} | '
                      f'{r["spread"]} | {r["reproduced"]} | {r["beyond"]} | '
-                     f'{r["source"]} |')
+                     f'{r["source"]} |' +
+                     (f' {r["compare"]} |' if compare else ''))
     lines += ['', '## Schedules and notes', '']
     for r in rows:
         if r['reproduced'] == 'not rerun':
@@ -251,6 +272,12 @@ def main(argv=None):
     lines += ['', f'Reproduced in direction: {n_dir} of {rerun} rerun '
               f'({len(rows)} claims); in direction and beyond the seed spread: '
               f'{n_beyond}.', '']
+    if compare:
+        old_dir = sum(r.get('compare_reproduced') == 'yes' for r in rows)
+        old_beyond = sum(str(r.get('compare_beyond', '')).startswith('yes')
+                         for r in rows)
+        lines += [f'Earlier proxy (`{cmp_name}`): {old_dir} in direction, '
+                  f'{old_beyond} beyond the seed spread.', '']
     md = '\n'.join(lines)
     os.makedirs(osp.dirname(args.out) or '.', exist_ok=True)
     from clipdense.fileio import atomic_write_bytes
