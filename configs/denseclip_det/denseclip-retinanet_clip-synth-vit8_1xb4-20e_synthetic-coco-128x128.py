@@ -32,7 +32,7 @@ model = dict(
 val_evaluator = dict(metric='bbox')
 test_evaluator = val_evaluator
 # 20 epochs, the lr step before the last epoch as in tiny_schedule.py. A first
-# run at 12 epochs (results/denseclip_det_proxy_12e.md) ended with the training
+# run at 12 epochs (results/proxy_v1/denseclip_det_proxy_12e.md, with the first proxy) ended with the training
 # loss still falling ~4%/epoch and bbox AP still rising; 20 is what the
 # 50-minute CPU budget of the 3-seed bench allows (chosen after that run).
 max_epochs = 20
