@@ -135,6 +135,24 @@ def adopt_run(run_dir, cfg):
     return ckpt
 
 
+def run_wall_seconds(run_dir, ckpt):
+    """Start of the newest MMEngine log folder (named by its start time,
+    ``YYYYmmdd_HHMMSS``) to the checkpoint's write; None when unknown."""
+    import datetime
+    import glob
+    starts = []
+    for d in glob.glob(osp.join(run_dir, '*', 'vis_data')):
+        try:
+            starts.append(datetime.datetime.strptime(
+                osp.basename(osp.dirname(d)), '%Y%m%d_%H%M%S').timestamp())
+        except ValueError:
+            pass
+    if not starts:
+        return None
+    wall = osp.getmtime(ckpt) - max(starts)
+    return wall if wall > 0 else None
+
+
 def step_proxy_clip(args, corpus):
     """Train the proxy CLIP; returns the open_clip weight file."""
     import io
@@ -161,7 +179,7 @@ def step_proxy_clip(args, corpus):
         log(f'adopting {ckpt}')
         state = export_open_clip_state_dict(
             torch.load(ckpt, map_location='cpu', weights_only=False))
-        work_dir, wall = args.from_run, None
+        work_dir, wall = args.from_run, run_wall_seconds(args.from_run, ckpt)
     else:
         cfg.work_dir = work_dir
         cfg.experiment_name = f'proxy_clip_{int(time.time())}'

@@ -363,11 +363,14 @@ def write(args, argv, results, training, wall):
             fmt(v) for v in r['anomaly_auroc'].values()) + ' |')
     if training:
         el = training.get('epoch_loss', [])
+        wall_s = training.get('train_wall_seconds')
+        how = (f'{wall_s / 60:.1f} min wall (2 CPU cores shared with other '
+               'jobs)' if wall_s is not None else
+               f'trained by tools/train.py in `{training.get("adopted_run")}` '
+               'and adopted with `tools/proxy_clip.py --from-run`')
         lines += ['', f'Proxy CLIP training: {training.get("epochs")} epochs '
-                  f'at batch {training.get("batch_size")}, '
-                  f'{training.get("train_wall_seconds", 0) / 60:.1f} min wall '
-                  '(2 CPU cores shared with other jobs). Mean contrastive loss '
-                  'per epoch: ' + ', '.join(f'{e}: {v:.3f}' for e, v, _ in el)
+                  f'at batch {training.get("batch_size")}, {how}. Mean '
+                  'contrastive loss per epoch: ' + ', '.join(f'{e}: {v:.3f}' for e, v, _ in el)
                   + '.']
         if len(el) >= 2:
             drop = (el[-2][1] - el[-1][1]) / el[-2][1] * 100
