@@ -119,3 +119,15 @@ def test_earlier_proxy_column(tmp_path):
                               '--out', str(tmp_path / 'ab2')])
         assert 'compare' not in rows[0]
         assert 'arlier proxy' not in (tmp_path / 'ab2.md').read_text()
+
+
+def test_a_margin_that_rounds_to_zero_is_a_tie():
+    # the VLTSeg row on the second proxy: 15.9078 vs 15.9034 (+0.0044)
+    tie = TABLE['summarize'](entry(
+        'c', {'A': [15.8, 15.72, 16.2033], 'B': [15.5167, 16.0967, 16.0967]},
+        ['A', 'B']))
+    assert tie['margin'] == 'A - B: +0.00'
+    assert tie['reproduced'] == 'no' and tie['beyond'] == 'no'
+    small = TABLE['summarize'](entry('c', {'A': [1.006], 'B': [1.0]},
+                                     ['A', 'B'], det=['A', 'B']))
+    assert small['reproduced'] == 'yes'

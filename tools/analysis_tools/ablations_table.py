@@ -27,7 +27,8 @@ Definitions: the margin of a step "A > B" is mean(A) - mean(B) over seeds
 max - min over its seeds (0 for a deterministic arm; unmeasured for a
 stochastic arm run with one seed), and a step's spread is the larger of its
 two arms'. A claim is *reproduced in direction* when every step of every
-metric has a positive margin, and *beyond the seed spread* when, in
+metric has a positive margin (one that rounds to +0.00 is a tie, not a
+reproduction), and *beyond the seed spread* when, in
 addition, every margin exceeds its step's spread (the row says when every
 margin also exceeds twice the spread, the issue's bar for adding seeds). A claim whose arms are all
 deterministic has no seed spread, which the row says: the variance left is
@@ -106,7 +107,9 @@ def summarize(ab):
             sa, sb = spread(a), spread(b)
             sp = None if sa is None or sb is None else max(sa, sb)
             all_det &= a in det and b in det
-            direction &= mg > 0
+            # a margin that rounds to +0.00 (the tables' precision) is a
+            # tie, not a reproduction
+            direction &= round(mg, 2) > 0
             if sp is None:
                 unmeasured = True
                 beyond = twice = False
