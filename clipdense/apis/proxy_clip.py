@@ -95,13 +95,26 @@ def _plain(x):
     return x
 
 
+def _run_settings(cfg):
+    """The :data:`RUN_KEYS` of ``cfg`` as plain data, the corpus folder
+    resolved (the same corpus, however its path was spelt)."""
+    out = {k: _plain(cfg.get(k)) for k in RUN_KEYS}
+    ds = (out.get('train_dataloader') or {}).get('dataset') or {}
+    if ds.get('data_root'):
+        ds['data_root'] = osp.realpath(ds['data_root'])
+    return out
+
+
 def adopt_run(run_dir, cfg):
     """Check that the ``tools/train.py`` run in ``run_dir`` trained ``cfg``
-    to its end; returns ``(checkpoint path, wall seconds or None)``."""
+    to its end; returns ``(checkpoint path, checkpoint)``. The checkpoint is
+    read with :func:`clipdense.fileio.safe_torch_load` (nothing in it runs;
+    a pickle outside MMEngine's own types is refused)."""
     import glob
 
-    import torch
     from mmengine.config import Config
+
+    from clipdense.fileio import safe_torch_load
     ptr = osp.join(run_dir, 'last_checkpoint')
     if not osp.isfile(ptr):
         raise FileNotFoundError(
@@ -110,29 +123,24 @@ def adopt_run(run_dir, cfg):
     ckpt = open(ptr).read().strip()
     if not osp.isabs(ckpt) and not osp.isfile(ckpt):
         ckpt = osp.join(run_dir, osp.basename(ckpt))
-    dumped = [p for p in glob.glob(osp.join(run_dir, '*.py'))]
+    dumped = glob.glob(osp.join(run_dir, '*.py'))
     if len(dumped) != 1:
         raise ValueError(f'--from-run {run_dir}: expected the one config '
                          f'tools/train.py dumps there, found {len(dumped)}')
-    ran = Config.fromfile(dumped[0])
-    for c in (cfg, ran):  # the same corpus, however its folder was spelt
-        ds = c.train_dataloader.dataset
-        ds.data_root = osp.realpath(ds.data_root)
+    want, got = _run_settings(cfg), _run_settings(Config.fromfile(dumped[0]))
     for k in RUN_KEYS:
-        want, got = _plain(cfg.get(k)), _plain(ran.get(k))
-        if want != got:
+        if want[k] != got[k]:
             raise ValueError(
                 f'--from-run {run_dir}: its {k} differs from the proxy '
-                f'config\'s ({got} != {want}); retrain with the proxy config '
-                '(or run make proxy-clip)')
-    meta = torch.load(ckpt, map_location='cpu', weights_only=False).get(
-        'meta', {})
-    if meta.get('epoch') != cfg.train_cfg.max_epochs:
+                f'config\'s ({got[k]} != {want[k]}); retrain with the proxy '
+                'config (or run make proxy-clip)')
+    checkpoint = safe_torch_load(ckpt, map_location='cpu')
+    epoch = checkpoint.get('meta', {}).get('epoch')
+    if epoch != cfg.train_cfg.max_epochs:
         raise ValueError(
-            f'--from-run {run_dir}: {osp.basename(ckpt)} is epoch '
-            f'{meta.get("epoch")} of {cfg.train_cfg.max_epochs}; the run has '
-            'not finished')
-    return ckpt
+            f'--from-run {run_dir}: {osp.basename(ckpt)} is epoch {epoch} of '
+            f'{cfg.train_cfg.max_epochs}; the run has not finished')
+    return ckpt, checkpoint
 
 
 def run_wall_seconds(run_dir, ckpt):
@@ -175,10 +183,9 @@ def step_proxy_clip(args, corpus):
         return out
     cfg = proxy_cfg(args, corpus)
     if getattr(args, 'from_run', None):
-        ckpt = adopt_run(args.from_run, cfg)
+        ckpt, checkpoint = adopt_run(args.from_run, cfg)
         log(f'adopting {ckpt}')
-        state = export_open_clip_state_dict(
-            torch.load(ckpt, map_location='cpu', weights_only=False))
+        state = export_open_clip_state_dict(checkpoint)
         work_dir, wall = args.from_run, run_wall_seconds(args.from_run, ckpt)
     else:
         cfg.work_dir = work_dir

@@ -281,3 +281,31 @@ def test_proxy_clip_adopts_a_finished_run_of_the_same_config(tmp_path):
     with pytest.raises(FileNotFoundError, match='last_checkpoint'):
         proxy_clip.main(common + ['--work-dir', str(tmp_path / 'w3'),
                                   '--from-run', str(tmp_path)])
+
+    # the run's checkpoint is read without running its pickle: one holding
+    # an object outside MMEngine's types is refused, nothing written
+    import shutil
+
+    from clipdense.fileio import UnsafeCheckpointError
+    ckpt_name = osp.basename(open(tmp_path / 'run' / 'last_checkpoint')
+                             .read().strip())
+    for name, extra, err, word in (
+            ('unsafe', dict(payload=_NotWeights()), UnsafeCheckpointError,
+             'Refusing'),
+            ('unfinished', dict(meta=dict(epoch=1)), ValueError,
+             'not finished')):
+        run = tmp_path / name
+        shutil.copytree(tmp_path / 'run', run)
+        ck = torch.load(run / ckpt_name, map_location='cpu',
+                        weights_only=False)
+        ck.update(extra)
+        torch.save(ck, run / ckpt_name)
+        (run / 'last_checkpoint').write_text(str(run / ckpt_name))
+        with pytest.raises(err, match=word):
+            proxy_clip.main(common + ['--work-dir', str(tmp_path / f'w_{name}'),
+                                      '--from-run', str(run)])
+        assert not osp.exists(tmp_path / f'w_{name}' / 'proxy_clip.pt')
+
+
+class _NotWeights:
+    """An object a weights file should not hold."""
