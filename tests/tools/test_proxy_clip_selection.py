@@ -41,11 +41,39 @@ def test_rule_adopts_the_best_object_reader_only_if_it_beats_the_reference():
     assert TOOL['choose'](OrderedDict([ref]), 75)[0] == 'v1'
 
 
+def d(zs, obj, state, dense):
+    return dict(s(zs, obj, state), dense=dense)
+
+
+def test_dense_rule_needs_the_gain_and_bounds_the_losses():
+    ref = ('A', d(39.5, 73.1, 84.9, 2.0))
+    ok = d(35.0, 68.5, 80.0, 3.0)         # 1.5x dense, 4.5 / 4.6 points lost
+    name, why = TOOL['choose_dense'](OrderedDict([ref, ('C', ok)]), 75)
+    assert name == 'C' and 'highest dense score' in why
+    # the highest dense score is the one judged, even if another passes
+    name, why = TOOL['choose_dense'](OrderedDict(
+        [ref, ('C', ok), ('E', d(10.0, 73.1, 84.9, 9.0))]), 75)
+    assert name == 'A' and 'E has the highest dense' in why
+    for bad, word in ((d(39.5, 73.1, 84.9, 2.9), 'dense'),
+                      (d(34.0, 73.1, 84.9, 5.0), 'zero-shot'),
+                      (d(39.5, 68.0, 84.9, 5.0), 'object'),
+                      (d(39.5, None, 84.9, 5.0), 'object'),
+                      (d(39.5, 73.1, 70.0, 5.0), 'state')):
+        name, why = TOOL['choose_dense'](OrderedDict([ref, ('C', bad)]), 75)
+        assert name == 'A' and word in why, (bad, why)
+    # the thresholds are arguments
+    assert TOOL['choose_dense'](OrderedDict(
+        [ref, ('C', d(39.5, 73.1, 84.9, 2.9))]), 75, gain=1.4)[0] == 'C'
+    assert TOOL['choose_dense'](OrderedDict([ref]), 75)[0] == 'A'
+
+
 def test_candidate_argument():
     assert TOOL['parse_candidate']('A: x=1, y=2=w/a.pt') == ('A: x=1, y=2',
                                                             'w/a.pt')
+    assert TOOL['parse_candidate']('A=w/a.pt@clipdense-synth-vit8-avg') == (
+        'A', 'w/a.pt', 'clipdense-synth-vit8-avg')
     import argparse
-    for bad in ('no-weights', '=w.pt', 'A='):
+    for bad in ('no-weights', '=w.pt', 'A=', 'A=w.pt@', 'A=@arch'):
         with pytest.raises(argparse.ArgumentTypeError, match='NAME=WEIGHTS'):
             TOOL['parse_candidate'](bad)
 
@@ -53,7 +81,7 @@ def test_candidate_argument():
 def test_script_on_untrained_weights(tmp_path):
     world = generate_world(str(tmp_path / 'world'), size=128, num_train=1,
                            num_val=1, styles=('flat', ),
-                           parts=('classification', ), num_cls_per_class=1,
+                           parts=('classification', 'seg'), num_cls_per_class=1,
                            progress=False)
     rich = tmp_path / 'rich'
     rich.mkdir()
@@ -89,3 +117,27 @@ def test_script_on_untrained_weights(tmp_path):
     assert saved['adopted'] == adopted and len(saved['candidates']) == 2
     with pytest.raises(SystemExit, match='no weights'):
         TOOL['main'](['--candidate', 'x=' + str(tmp_path / 'none.pt')])
+    with pytest.raises(SystemExit, match='unknown architecture'):
+        TOOL['main'](['--candidate', f'x={ws[0]}@no-such-arch'])
+
+    # the dense rule, with a candidate of the average-pooling architecture
+    torch.manual_seed(2)
+    avg = str(tmp_path / 'avg.pt')
+    torch.save(open_clip.create_model('clipdense-synth-vit8-avg').state_dict(),
+               avg)
+    adopted, scores = TOOL['main']([
+        '--candidate', f'ref={ws[0]}', '--candidate',
+        f'avg={avg}@clipdense-synth-vit8-avg', '--rule', 'dense',
+        '--data-root', world['root'], '--rich-root', str(rich),
+        '--out', str(out)])
+    assert adopted == 'ref'   # untrained: no state words, no gain
+    for v in scores.values():
+        assert 0 <= v['naive_dense_train'] <= 100
+        assert 0 <= v['maskclip_value_train'] <= 100
+        assert v['dense'] == pytest.approx(
+            (v['naive_dense_train'] + v['maskclip_value_train']) / 2)
+    saved = json.load(open(str(out) + '.json'))
+    assert saved['rule'] == 'dense'
+    assert [c['arch'] for c in saved['candidates']] == [
+        'clipdense-synth-vit8', 'clipdense-synth-vit8-avg']
+    assert '`clipdense-synth-vit8-avg`' in open(str(out) + '.md').read()

@@ -20,7 +20,29 @@ ablation was rerun on them; the first, ``--reference``, is the proxy the
 ablations had used): adopt the candidate with the highest object score if it
 beats the reference on both the object score and zero-shot accuracy and
 keeps the state score at ``--min-state`` or more (AnoVL and WinCLIP prompt
-with states); otherwise keep the reference.
+with states); otherwise keep the reference (``--rule nouns``, the second
+proxy's choice, ``results/proxy_clip_selection.md``).
+
+``--rule dense`` (the third round, written down on 2026-12-07 at 05:45
+before the candidate had finished training and before any ablation was
+rerun on it) adds a dense property, measured on the flat world's **train**
+split (never its val split, which the benchmarks report):
+
+* ``dense``: the mean of two training-free zero-shot segmentation mIoUs at
+  the CLIP's own token grid, MaskCLIP's 85 templates with the plain class
+  names: the last block's tokens through the final norm and projection
+  (naive dense) and MaskCLIP's value path. It measures whether the dense
+  tokens live in the joint space at all, which the second proxy's did not
+  (both near chance; only its pooled embedding read language).
+
+The dense rule adopts the candidate with the highest dense score if that
+score is at least ``--dense-gain`` (1.5) times the reference's, its
+zero-shot top-1 and object score are each at most ``--max-drop`` (5) points
+below the reference's, and its state score is ``--min-state`` or more;
+otherwise the reference is kept.
+
+A candidate's architecture follows its weights as ``NAME=WEIGHTS@ARCH``
+(default ``clipdense-synth-vit8``).
 """
 import argparse
 import json
@@ -40,26 +62,89 @@ KINDS = ('object', 'colour', 'position', 'state', 'part')
 
 
 def parse_candidate(text):
+    """``"NAME=WEIGHTS"`` or ``"NAME=WEIGHTS@ARCH"`` -> ``(name, weights)``
+    or ``(name, weights, arch)``."""
     name, sep, path = text.rpartition('=')
     if not sep or not name or not path:
         raise argparse.ArgumentTypeError(
-            f'--candidate {text!r}: expected "NAME=WEIGHTS"')
+            f'--candidate {text!r}: expected "NAME=WEIGHTS" or '
+            '"NAME=WEIGHTS@ARCH"')
+    path, at, arch = path.partition('@')
+    if at and not (path.strip() and arch.strip()):
+        raise argparse.ArgumentTypeError(
+            f'--candidate {text!r}: expected "NAME=WEIGHTS@ARCH" with both '
+            'parts')
+    if at:
+        return name.strip(), path.strip(), arch.strip()
     return name.strip(), path.strip()
 
 
-def score(weights, data_root, rich_root, limit=None):
+def dense_score(arch, weights, data_root, limit=None):
+    """``(naive dense mIoU, MaskCLIP value mIoU)`` on the flat train split
+    (see the module docstring)."""
+    import proxy_clip_report as R
+
+    from clipdense.datasets.synthetic import spec
+    from clipdense.models.utils.templates import get_templates
+    classes = list(spec.CLASSES)
+    imgs, anns = R.list_split(data_root, 'flat', 'train', limit)
+    gts = R.read_gts(anns)
+    bb = R.build_backbone(dict(arch=arch, weights=weights, backbone=dict(
+        type='OpenCLIPViT' if 'vit' in arch else 'OpenCLIPResNet',
+        out_indices=(-1, ), pyramid=False)))
+    text, _, _ = R.text_embeddings(arch, weights, classes,
+                                   get_templates('maskclip'))
+    _, value, dense = R.extract(bb, imgs)
+    k = len(classes)
+    return (R.miou(R.zero_shot_segmentation(dense, text, gts, k)),
+            R.miou(R.zero_shot_segmentation(value, text, gts, k)))
+
+
+def score(weights, data_root, rich_root, limit=None, arch=ARCH,
+          dense=False):
     from caption_word_sensitivity import sensitivity
 
     from clipdense.evaluation.zero_shot import zero_shot_classification
     res = OrderedDict()
     res['zero_shot_top1'] = 100 * zero_shot_classification(
-        ARCH, weights, osp.join(data_root, 'classification', 'test.jsonl'),
+        arch, weights, osp.join(data_root, 'classification', 'test.jsonl'),
         data_root)
-    words = sensitivity(ARCH, weights, rich_root, 'clip_val.jsonl',
+    words = sensitivity(arch, weights, rich_root, 'clip_val.jsonl',
                         limit=limit)
     for k in KINDS + ('recall@1', ):
         res[k] = words[k]['score']
+    if dense:
+        naive, value = dense_score(arch, weights, data_root, limit)
+        res['naive_dense_train'] = naive
+        res['maskclip_value_train'] = value
+        res['dense'] = (naive + value) / 2
     return res
+
+
+def choose_dense(scores, min_state, gain=1.5, max_drop=5.0):
+    """``(adopted name, reason)`` by the dense rule of the module
+    docstring; the first entry of ``scores`` is the reference."""
+    names = list(scores)
+    ref = names[0]
+    best = max(names[1:], key=lambda n: scores[n]['dense'], default=None)
+    if best is None:
+        return ref, 'no candidate besides the reference'
+    b, r = scores[best], scores[ref]
+    fails = []
+    if not b['dense'] >= gain * r['dense']:
+        fails.append(f'dense {b["dense"]:.2f} < {gain} x {r["dense"]:.2f}')
+    for key, label in (('zero_shot_top1', 'zero-shot'), ('object', 'object')):
+        if b[key] is None or b[key] < r[key] - max_drop:
+            fails.append(f'{label} {b[key]} more than {max_drop} below '
+                         f'{r[key]:.1f}')
+    if b['state'] is None or b['state'] < min_state:
+        fails.append(f'state {b["state"]} < {min_state}')
+    if fails:
+        return ref, f'{best} has the highest dense score but ' + \
+            '; '.join(fails)
+    return best, (f'{best} has the highest dense score, at least {gain} x '
+                  f'{ref}\'s, loses at most {max_drop} points of zero-shot '
+                  f'and object score, and keeps state >= {min_state}')
 
 
 def choose(scores, min_state):
@@ -91,44 +176,69 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--candidate', type=parse_candidate, action='append',
                         required=True,
-                        help='"NAME=WEIGHTS"; the first is the reference')
+                        help='"NAME=WEIGHTS" or "NAME=WEIGHTS@ARCH"; the '
+                        'first is the reference')
+    parser.add_argument('--rule', choices=('nouns', 'dense'),
+                        default='nouns')
     parser.add_argument('--data-root', default=osp.join(ROOT, 'data',
                                                         'synthetic'))
     parser.add_argument('--rich-root', default=osp.join(ROOT, 'data',
                                                         'synthetic_rich'))
     parser.add_argument('--min-state', type=float, default=75.0)
+    parser.add_argument('--dense-gain', type=float, default=1.5)
+    parser.add_argument('--max-drop', type=float, default=5.0)
     parser.add_argument('--limit', type=int, default=None,
-                        help='first N rich val captions (tests)')
+                        help='first N rich val captions and flat train '
+                        'images (tests)')
     parser.add_argument('--out', default=osp.join(ROOT, 'results',
                                                   'proxy_clip_selection'))
     args = parser.parse_args(argv)
-    for name, w in args.candidate:
-        if not osp.isfile(w):
-            raise SystemExit(f'candidate {name!r}: no weights at {w}')
+    cands = [(c[0], c[1], c[2] if len(c) > 2 else ARCH)
+             for c in args.candidate]
     from clipdense.models.utils.clip_archs import register_clip_archs
     register_clip_archs()
+    import open_clip
+    for name, w, arch in cands:
+        if not osp.isfile(w):
+            raise SystemExit(f'candidate {name!r}: no weights at {w}')
+        if arch not in open_clip.list_models():
+            raise SystemExit(f'candidate {name!r}: unknown architecture '
+                             f'{arch!r} (not in open_clip.list_models())')
+    dense = args.rule == 'dense'
     t0 = time.time()
     scores = OrderedDict((name, score(w, args.data_root, args.rich_root,
-                                      args.limit))
-                         for name, w in args.candidate)
-    adopted, reason = choose(scores, args.min_state)
+                                      args.limit, arch=arch, dense=dense))
+                         for name, w, arch in cands)
+    if dense:
+        adopted, reason = choose_dense(scores, args.min_state,
+                                       args.dense_gain, args.max_drop)
+    else:
+        adopted, reason = choose(scores, args.min_state)
     argv_ = sys.argv[1:] if argv is None else argv
     cmd = 'python tools/analysis_tools/proxy_clip_selection.py ' + ' '.join(
         f'"{a}"' if ' ' in a else a for a in argv_)
     cols = ('zero_shot_top1', ) + KINDS + ('recall@1', )
-    lines = ['# Choosing the proxy CLIP recipe', '', f'Command: `{cmd}`', '',
-             'Scored on properties of the CLIP alone (the rule and the '
+    if dense:
+        cols += ('naive_dense_train', 'maskclip_value_train', 'dense')
+    intro = ('Scored on properties of the CLIP alone (the rule and the '
              "definitions: the script's docstring): zero-shot top-1 (%) on "
              'the quickstart\'s held-out single-object images, and the '
              'caption word test on the rich val captions (% of images whose '
              'true caption beats one with that kind of word changed; chance '
-             '50). The first row is the reference.', '',
-             '| candidate | weights | ' + ' | '.join(cols) + ' |',
-             '| --- | --- | ' + ' | '.join('---' for _ in cols) + ' |']
-    for (name, w), s in zip(args.candidate, scores.values()):
+             '50).')
+    if dense:
+        intro += (' Dense (rule `dense`): training-free zero-shot '
+                  'segmentation mIoU on the flat world\'s train split, the '
+                  'dense tokens (naive) and MaskCLIP\'s value path, and '
+                  'their mean.')
+    lines = ['# Choosing the proxy CLIP recipe', '', f'Command: `{cmd}`', '',
+             intro + ' The first row is the reference.', '',
+             '| candidate | weights | arch | ' + ' | '.join(cols) + ' |',
+             '| --- | --- | --- | ' + ' | '.join('---' for _ in cols) + ' |']
+    for (name, w, arch), s in zip(cands, scores.values()):
         cells = ['-' if s[c] is None else f'{s[c]:.1f}' for c in cols]
         mark = ' (adopted)' if name == adopted else ''
-        lines.append(f'| {name}{mark} | `{osp.relpath(w, ROOT)}` | '
+        lines.append(f'| {name}{mark} | `{osp.relpath(w, ROOT)}` | `{arch}` | '
                      + ' | '.join(cells) + ' |')
     lines += ['', f'Adopted: {adopted}. {reason}.', '',
               f'Wall time {time.time() - t0:.0f} s.', '']
@@ -137,10 +247,11 @@ def main(argv=None):
     os.makedirs(osp.dirname(args.out) or '.', exist_ok=True)
     atomic_write_bytes(args.out + '.md', md.encode())
     atomic_write_bytes(args.out + '.json', json.dumps(dict(
-        command=cmd, candidates=[dict(name=n, weights=osp.relpath(w, ROOT),
-                                      **scores[n])
-                                 for n, w in args.candidate],
-        adopted=adopted, reason=reason, min_state=args.min_state),
+        command=cmd, rule=args.rule,
+        candidates=[dict(name=n, weights=osp.relpath(w, ROOT), arch=a,
+                         **scores[n]) for n, w, a in cands],
+        adopted=adopted, reason=reason, min_state=args.min_state,
+        dense_gain=args.dense_gain, max_drop=args.max_drop),
         indent=2).encode())
     print(md)
     return adopted, scores
