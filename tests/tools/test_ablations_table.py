@@ -106,18 +106,37 @@ def test_earlier_proxy_column(tmp_path):
     rows = TABLE['main'](['--results-dir', str(new), '--compare', str(old),
                           '--out', str(tmp_path / 'ab')])
     row = next(r for r in rows if r['claim'] == claim)
-    assert row['reproduced'] == 'yes' and row['compare_reproduced'] == 'no'
-    assert 'ReCo+ - ReCo: -1.00' in row['compare']
+    (name, e), = row['earlier'].items()
+    assert name == str(old)
+    assert row['reproduced'] == 'yes' and e['reproduced'] == 'no'
+    assert 'ReCo+ - ReCo: -1.00' in e['text']
     other = next(r for r in rows if r['claim'] != claim)
-    assert other['compare'] == 'not rerun'
+    assert other['earlier'][name]['text'] == 'not rerun'
     md = (tmp_path / 'ab.md').read_text()
     assert 'earlier proxy' in md and 'Earlier proxy' in md
     assert '0 in direction, 0 beyond the seed spread' in md
+    # two earlier proxies, oldest first: a column and a count each; a
+    # missing folder is skipped
+    older = tmp_path / 'older'
+    older.mkdir()
+    (older / 'reco_proxy.json').write_text(json.dumps(dict(
+        ablation=entry(claim, {'ReCo+': [12, 13, 14], 'ReCo': [1.0]},
+                       ['ReCo+', 'ReCo'], det=['ReCo']))))
+    rows = TABLE['main'](['--results-dir', str(new), '--compare', str(older),
+                          str(old), str(tmp_path / 'missing'),
+                          '--out', str(tmp_path / 'ab3')])
+    row = next(r for r in rows if r['claim'] == claim)
+    assert list(row['earlier']) == [str(older), str(old)]
+    assert [e['reproduced'] for e in row['earlier'].values()] == ['yes', 'no']
+    md = (tmp_path / 'ab3.md').read_text()
+    assert md.count('| earlier proxy (`') == 2
+    assert f'Earlier proxy (`{older}`): 1 in direction' in md
+    assert f'Earlier proxy (`{old}`): 0 in direction' in md
     # no folder, or "": no column
-    for cmp in ('', str(tmp_path / 'missing')):
-        rows = TABLE['main'](['--results-dir', str(new), '--compare', cmp,
+    for cmp in ([''], [str(tmp_path / 'missing')], []):
+        rows = TABLE['main'](['--results-dir', str(new), '--compare', *cmp,
                               '--out', str(tmp_path / 'ab2')])
-        assert 'compare' not in rows[0]
+        assert 'earlier' not in rows[0]
         assert 'arlier proxy' not in (tmp_path / 'ab2.md').read_text()
 
 

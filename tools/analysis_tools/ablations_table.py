@@ -35,6 +35,7 @@ deterministic has no seed spread, which the row says: the variance left is
 the proxy's own training seed, and one proxy was trained.
 """
 import argparse
+from collections import OrderedDict
 import glob
 import json
 import os
@@ -203,11 +204,13 @@ def main(argv=None):
                         help='where the proxy benches wrote *_proxy.json')
     parser.add_argument('--out', default=osp.join(ROOT, 'results',
                                                   'ablations'))
-    parser.add_argument('--compare', default=osp.join(ROOT, 'results',
-                                                      'proxy_v1'),
-                        help='a folder of an earlier proxy\'s *_proxy.json '
-                        '(a column of their outcome; skipped when the folder '
-                        'does not exist, "" to leave it out)')
+    parser.add_argument('--compare', nargs='*',
+                        default=[osp.join(ROOT, 'results', f'proxy_v{i}')
+                                 for i in (1, 2)],
+                        help='folders of earlier proxies\' *_proxy.json, '
+                        'oldest first (a column of their outcome each; a '
+                        'folder that does not exist is skipped, "" or no '
+                        'folder leaves them out)')
     args = parser.parse_args(argv)
     cmd = 'python tools/analysis_tools/ablations_table.py ' + ' '.join(
         sys.argv[1:] if argv is None else argv)
@@ -216,10 +219,8 @@ def main(argv=None):
     if unknown:
         raise SystemExit(f'ablations_table: claims not in the table: {unknown}'
                          '; use the exact claim strings of CLAIMS')
-    compare = {}
-    if args.compare and osp.isdir(args.compare):
-        compare = collect(args.compare)
-    cmp_name = osp.relpath(args.compare, ROOT) if args.compare else ''
+    compare = OrderedDict((osp.relpath(d, ROOT) if osp.abspath(d).startswith(
+        ROOT) else d, collect(d)) for d in args.compare if d and osp.isdir(d))
     rows = []
     for claim, tiny_file in CLAIMS:
         row = dict(claim=claim, ours='not rerun', margin='not rerun',
@@ -232,14 +233,17 @@ def main(argv=None):
             row['source'] = osp.relpath(path, ROOT) if path.startswith(
                 ROOT) else path
         if compare:
-            row['compare'] = 'not rerun'
-            if claim in compare:
-                old = summarize(compare[claim][0])
-                row['compare'] = (f'{old["margin"]}; in direction: '
-                                  f'{old["reproduced"]}, beyond the spread: '
-                                  f'{old["beyond"]}')
-                row['compare_reproduced'] = old['reproduced']
-                row['compare_beyond'] = old['beyond']
+            row['earlier'] = OrderedDict()
+        for name, earlier in compare.items():
+            e = dict(text='not rerun', reproduced='not rerun',
+                     beyond='not rerun')
+            if claim in earlier:
+                old = summarize(earlier[claim][0])
+                e = dict(text=(f'{old["margin"]}; in direction: '
+                               f'{old["reproduced"]}, beyond the spread: '
+                               f'{old["beyond"]}'),
+                         reproduced=old['reproduced'], beyond=old['beyond'])
+            row['earlier'][name] = e
         rows.append(row)
     lines = ['# Headline ablations on the proxy CLIP', '',
              f'Command: `{cmd.strip()}`', '',
@@ -253,15 +257,16 @@ def main(argv=None):
              'named under "source".', '',
              '| claim | our numbers (proxy CLIP) | margin | seed spread | '
              'reproduced in direction | beyond the seed spread | '
-             'source |' + (f' earlier proxy (`{cmp_name}`) |' if compare
-                           else ''),
+             'source |' + ''.join(f' earlier proxy (`{n}`) |'
+                                  for n in compare),
              '| --- | --- | --- | --- | --- | --- | --- |' +
-             (' --- |' if compare else '')]
+             ' --- |' * len(compare)]
     for r in rows:
         lines.append(f'| {r["claim"]} | {r["ours"]} | {r["margin"]} | '
                      f'{r["spread"]} | {r["reproduced"]} | {r["beyond"]} | '
                      f'{r["source"]} |' +
-                     (f' {r["compare"]} |' if compare else ''))
+                     ''.join(f' {e["text"]} |'
+                             for e in r.get('earlier', {}).values()))
     lines += ['', '## Schedules and notes', '']
     for r in rows:
         if r['reproduced'] == 'not rerun':
@@ -275,11 +280,11 @@ def main(argv=None):
     lines += ['', f'Reproduced in direction: {n_dir} of {rerun} rerun '
               f'({len(rows)} claims); in direction and beyond the seed spread: '
               f'{n_beyond}.', '']
-    if compare:
-        old_dir = sum(r.get('compare_reproduced') == 'yes' for r in rows)
-        old_beyond = sum(str(r.get('compare_beyond', '')).startswith('yes')
+    for name in compare:
+        old_dir = sum(r['earlier'][name]['reproduced'] == 'yes' for r in rows)
+        old_beyond = sum(r['earlier'][name]['beyond'].startswith('yes')
                          for r in rows)
-        lines += [f'Earlier proxy (`{cmp_name}`): {old_dir} in direction, '
+        lines += [f'Earlier proxy (`{name}`): {old_dir} in direction, '
                   f'{old_beyond} beyond the seed spread.', '']
     md = '\n'.join(lines)
     os.makedirs(osp.dirname(args.out) or '.', exist_ok=True)
