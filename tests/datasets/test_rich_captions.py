@@ -88,6 +88,26 @@ def test_state_words_only_on_anomaly_images(corpus):
     assert seen_normal and seen_defect
 
 
+def test_every_visible_object_has_its_box(corpus):
+    """The boxes ObjectCropCaption crops to: one per listed object, inside
+    the image, around pixels that differ from the stuff around them."""
+    import numpy as np
+    from PIL import Image
+    root, _, rows = corpus
+    n = 0
+    for r in rows:
+        if r['kind'] == 'anomaly':
+            assert 'boxes' not in r
+            continue
+        assert len(r['boxes']) == len(r['objects'])
+        img = np.asarray(Image.open(osp.join(root, r['image'])))
+        h, w = img.shape[:2]
+        for x0, y0, x1, y1 in r['boxes']:
+            assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h, r
+            n += 1
+    assert n >= 5
+
+
 def test_part_and_action_words_only_for_objects_that_have_them(corpus):
     _, _, rows = corpus
     parts_seen = 0

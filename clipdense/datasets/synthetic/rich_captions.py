@@ -50,7 +50,7 @@ from .scene import (PART_ID, sample_layout, compose, position_phrase,
 from .writers import save_png, write_jsonl
 
 # bump when a change alters any written byte
-RICH_CAPTIONS_VERSION = 1
+RICH_CAPTIONS_VERSION = 2  # 2: records carry object boxes
 MARKER = '.clipdense_rich_captions.json'
 SPLITS = ('train', 'val')
 _RICH = 11  # seed stream (the world uses 1..6)
@@ -279,6 +279,16 @@ def anomaly_caption(rng, category, defect, mask):
     return text
 
 
+def visible_box(mask):
+    """``[x0, y0, x1, y1]`` (pixels, ``x1``/``y1`` exclusive) around the
+    True pixels of ``mask``; None when there are none."""
+    ys, xs = np.nonzero(mask)
+    if not len(xs):
+        return None
+    return [int(xs.min()), int(ys.min()), int(xs.max()) + 1,
+            int(ys.max()) + 1]
+
+
 def _rich_job(job):
     root, seed, size, split, i, styles, mix = job
     rng = _rng(seed, _RICH, SPLITS.index(split), i)
@@ -310,10 +320,15 @@ def _rich_job(job):
             img = render(scene, style, rng)
             caption = stuff_caption(rng, scene, style)
         ids = np.unique(scene.label)
+        objects, boxes = [], []
+        for k, o in enumerate(scene.objects):
+            box = visible_box(scene.inst == k + 1)
+            if box is not None:
+                objects.append(o.cls)
+                boxes.append(box)
         rec.update(style=style, classes=[spec.CLASSES[c] for c in ids
                                          if c < len(spec.CLASSES)],
-                   objects=[o.cls for k, o in enumerate(scene.objects)
-                            if (scene.inst == k + 1).any()])
+                   objects=objects, boxes=boxes)
     rel = f'images/{split}/rich_{split}_{i:05d}.png'
     save_png(osp.join(root, rel), img)
     rec.update(image=rel, caption=caption)
@@ -332,7 +347,9 @@ def generate_rich_captions(out_dir, *, seed=0, size=128, num_train=10000,
     """Write (or reuse) the rich-caption corpus under ``out_dir``.
 
     ``out_dir/clip_{train,val}.jsonl`` hold ``{"image", "caption", "kind",
-    "style", "classes", ...}`` with image paths relative to ``out_dir``
+    "style", "classes", ...}`` (scene, parts and stuff records also
+    ``"objects"``, the visible things, and ``"boxes"``, each one's visible
+    ``[x0, y0, x1, y1]`` in pixels) with image paths relative to ``out_dir``
     (``images/<split>/rich_<split>_NNNNN.png``). The same arguments give the
     same bytes; a second call returns at once (marker file). ``mix`` is the
     fraction of scene / parts / anomaly / stuff-only images.

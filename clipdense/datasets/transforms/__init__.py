@@ -1,5 +1,5 @@
 from .affordance import LoadAffordanceHeatmap, LoadReferringMask
-from .caption import NounCaption
+from .caption import NounCaption, ObjectCropCaption
 from .center_crop_frame import CenterCropFrame, paste_into_frame
 from .anomaly import LoadAnomalyAnnotations, PackAnomalyInputs, PILAnomalyResize
 from .formatting import PackCaptionInputs
@@ -10,4 +10,5 @@ __all__ = ['PackCaptionInputs', 'LoadReferringMask', 'LoadAffordanceHeatmap',
            'LoadMappedAnnotations', 'LoadAnomalyAnnotations', 'PackAnomalyInputs',
            'CLIPRandomResizedCrop',
            'CenterCropFrame', 'paste_into_frame',
-           'PILAnomalyResize', 'NounCaption']
+           'PILAnomalyResize', 'NounCaption',
+           'ObjectCropCaption']

@@ -76,3 +76,107 @@ class NounCaption(BaseTransform):
     def __repr__(self):
         return (f'{self.__class__.__name__}(prob={self.prob}, '
                 f'kinds={self.kinds}, template={self.template!r})')
+
+
+@TRANSFORMS.register_module()
+class ObjectCropCaption(BaseTransform):
+    """With probability ``prob``, crop the image to one of its objects and
+    caption the crop with that object's noun alone: ``"a photo of a cup."``.
+
+    A caption describes a whole image, so a contrastive loss on whole images
+    says nothing about *where* a word is; the third proxy round
+    (``results/proxy_clip_selection_dense.md``) found that pooling by the
+    token average instead of the class token brought the dense tokens no
+    closer to the text after 12 epochs. A crop that the object fills
+    puts the object's noun on (almost) every token's patch, which is the
+    supervision a dense read-out needs and the kind of image a web-scale
+    CLIP sees often. This is a training-data choice for the synthetic
+    world's proxy CLIP (issue #25), not part of any paper's method.
+
+    Reads the sample's ``objects`` and ``boxes`` (``[x0, y0, x1, y1]``
+    pixels, as the rich-caption corpus writes them; keep both with
+    ``CaptionDataset(keep_fields=...)``). The crop is the square around the
+    chosen box grown by ``margin`` of its longer side on each side, moved
+    inside the image where it would cross the border (and shrunk to the
+    image if larger). Objects whose box has a side under ``min_size`` pixels
+    are not chosen; samples of another ``kind`` or without an object keep
+    their image and caption. After a crop, ``objects`` and ``boxes`` name
+    only the chosen object (in the crop's coordinates), so a later
+    :class:`NounCaption` cannot name objects the crop lost.
+
+    Args:
+        prob (float): chance of cropping a sample, in [0, 1].
+        margin (float): context kept around the box, a fraction of its
+            longer side, >= 0.
+        min_size (int): smallest box side (pixels) to crop to, >= 1.
+        kinds (sequence[str] | None): sample kinds to crop; ``None`` crops
+            every sample with objects.
+        template (str): ``{}`` is replaced by the noun with its article.
+    """
+
+    def __init__(self, prob=0.25, margin=0.15, min_size=12,
+                 kinds=('scene', 'parts'), template='a photo of {}.'):
+        if not 0.0 <= float(prob) <= 1.0:
+            raise ValueError(f'ObjectCropCaption: prob must be in [0, 1], '
+                             f'got {prob}')
+        if float(margin) < 0:
+            raise ValueError(f'ObjectCropCaption: margin must be >= 0, got '
+                             f'{margin}')
+        if int(min_size) < 1:
+            raise ValueError(f'ObjectCropCaption: min_size must be >= 1, '
+                             f'got {min_size}')
+        if '{}' not in template:
+            raise ValueError('ObjectCropCaption: template must hold "{}" '
+                             f'where the noun goes, got {template!r}')
+        self.prob = float(prob)
+        self.margin = float(margin)
+        self.min_size = int(min_size)
+        self.kinds = None if kinds is None else tuple(kinds)
+        self.template = template
+
+    @staticmethod
+    def square(box, margin, h, w):
+        """The crop window ``(x0, y0, x1, y1)`` for ``box`` in an ``h`` x
+        ``w`` image (see the class docstring)."""
+        x0, y0, x1, y1 = box
+        side = int(round(max(x1 - x0, y1 - y0) * (1 + 2 * margin)))
+        side = max(1, min(side, h, w))
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        left = int(round(cx - side / 2))
+        top = int(round(cy - side / 2))
+        left = min(max(left, 0), w - side)
+        top = min(max(top, 0), h - side)
+        return left, top, left + side, top + side
+
+    def transform(self, results):
+        if self.kinds is not None and results.get('kind') not in self.kinds:
+            return results
+        objects = list(results.get('objects') or [])
+        boxes = list(results.get('boxes') or [])
+        if len(objects) != len(boxes):
+            raise ValueError(
+                f'ObjectCropCaption: {len(objects)} objects but {len(boxes)} '
+                f'boxes in {results.get("img_path")}; regenerate the '
+                'rich-caption corpus (its records carry a box per object '
+                'since version 2)')
+        ok = [i for i, (x0, y0, x1, y1) in enumerate(boxes)
+              if min(x1 - x0, y1 - y0) >= self.min_size]
+        if not ok or self.prob == 0.0 or np.random.rand() >= self.prob:
+            return results
+        i = ok[np.random.randint(len(ok))]
+        img = results['img']
+        h, w = img.shape[:2]
+        x0, y0, x1, y1 = self.square(boxes[i], self.margin, h, w)
+        results['img'] = np.ascontiguousarray(img[y0:y1, x0:x1])
+        results['img_shape'] = results['img'].shape[:2]
+        bx0, by0, bx1, by1 = boxes[i]
+        results['objects'] = [objects[i]]
+        results['boxes'] = [[max(bx0, x0) - x0, max(by0, y0) - y0,
+                             min(bx1, x1) - x0, min(by1, y1) - y0]]
+        results['caption'] = self.template.format(_with_article(objects[i]))
+        return results
+
+    def __repr__(self):
+        return (f'{self.__class__.__name__}(prob={self.prob}, '
+                f'margin={self.margin}, min_size={self.min_size}, '
+                f'kinds={self.kinds}, template={self.template!r})')
