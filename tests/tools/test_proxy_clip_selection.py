@@ -57,7 +57,7 @@ def test_dense_rule_needs_the_gain_and_bounds_the_losses():
     for bad, word in ((d(39.5, 73.1, 84.9, 2.9), 'dense'),
                       (d(34.0, 73.1, 84.9, 5.0), 'zero-shot'),
                       (d(39.5, 68.0, 84.9, 5.0), 'object'),
-                      (d(39.5, None, 84.9, 5.0), 'object'),
+                      (d(39.5, None, 84.9, 5.0), 'object none'),
                       (d(39.5, 73.1, 70.0, 5.0), 'state')):
         name, why = TOOL['choose_dense'](OrderedDict([ref, ('C', bad)]), 75)
         assert name == 'A' and word in why, (bad, why)

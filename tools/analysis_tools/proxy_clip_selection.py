@@ -121,6 +121,10 @@ def score(weights, data_root, rich_root, limit=None, arch=ARCH,
     return res
 
 
+def _f(x):
+    return 'none' if x is None else f'{x:.1f}'
+
+
 def choose_dense(scores, min_state, gain=1.5, max_drop=5.0):
     """``(adopted name, reason)`` by the dense rule of the module
     docstring; the first entry of ``scores`` is the reference."""
@@ -135,10 +139,10 @@ def choose_dense(scores, min_state, gain=1.5, max_drop=5.0):
         fails.append(f'dense {b["dense"]:.2f} < {gain} x {r["dense"]:.2f}')
     for key, label in (('zero_shot_top1', 'zero-shot'), ('object', 'object')):
         if b[key] is None or b[key] < r[key] - max_drop:
-            fails.append(f'{label} {b[key]} more than {max_drop} below '
+            fails.append(f'{label} {_f(b[key])} more than {max_drop} below '
                          f'{r[key]:.1f}')
     if b['state'] is None or b['state'] < min_state:
-        fails.append(f'state {b["state"]} < {min_state}')
+        fails.append(f'state {_f(b["state"])} < {min_state}')
     if fails:
         return ref, f'{best} has the highest dense score but ' + \
             '; '.join(fails)
