@@ -306,7 +306,7 @@ def test_proxy_clip_adopts_a_finished_run_of_the_same_config(tmp_path):
     # an object outside MMEngine's types is refused, nothing written
     import shutil
 
-    from clipdense.fileio import UnsafeCheckpointError
+    from clipdense.fileio import UnsafeCheckpointError, safe_torch_load
     ckpt_name = osp.basename(open(tmp_path / 'run' / 'last_checkpoint')
                              .read().strip())
     for name, extra, err, word in (
@@ -316,8 +316,7 @@ def test_proxy_clip_adopts_a_finished_run_of_the_same_config(tmp_path):
              'not finished')):
         run = tmp_path / name
         shutil.copytree(tmp_path / 'run', run)
-        ck = torch.load(run / ckpt_name, map_location='cpu',
-                        weights_only=False)
+        ck = safe_torch_load(str(run / ckpt_name), map_location='cpu')
         ck.update(extra)
         torch.save(ck, run / ckpt_name)
         (run / 'last_checkpoint').write_text(str(run / ckpt_name))

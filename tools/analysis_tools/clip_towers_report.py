@@ -57,12 +57,9 @@ def count_flops(model, x):
 
 
 def build(arch):
-    import open_clip
-
-    from clipdense.models.backbones import OpenCLIPResNet, OpenCLIPViT
-    cfg = open_clip.get_model_config(arch.replace('/', '-')) or {}
-    is_resnet = isinstance(cfg.get('vision_cfg', {}).get('layers'), (list, tuple))
-    cls = OpenCLIPResNet if is_resnet else OpenCLIPViT
+    from clipdense.models import backbones
+    from clipdense.models.utils.clip_archs import vision_backbone_type
+    cls = getattr(backbones, vision_backbone_type(arch))
     t = time.perf_counter()
     model = cls(arch, pretrained=None, joint_outputs=('dense',)).eval()
     return model, time.perf_counter() - t

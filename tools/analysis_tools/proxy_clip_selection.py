@@ -89,9 +89,9 @@ def dense_score(arch, weights, data_root, limit=None):
     classes = list(spec.CLASSES)
     imgs, anns = R.list_split(data_root, 'flat', 'train', limit)
     gts = R.read_gts(anns)
+    from clipdense.models.utils.clip_archs import vision_backbone_type
     bb = R.build_backbone(dict(arch=arch, weights=weights, backbone=dict(
-        type='OpenCLIPViT' if 'vit' in arch else 'OpenCLIPResNet',
-        out_indices=(-1, ), pyramid=False)))
+        type=vision_backbone_type(arch), out_indices=(-1, ), pyramid=False)))
     text, _, _ = R.text_embeddings(arch, weights, classes,
                                    get_templates('maskclip'))
     _, value, dense = R.extract(bb, imgs)
@@ -125,55 +125,67 @@ def _f(x):
     return 'none' if x is None else f'{x:.1f}'
 
 
+def _judge(scores, key, fails_of, passed):
+    """The shared shape of both rules: the first entry of ``scores`` (an
+    ordered ``{name: scores}``) is the reference; the other candidate with
+    the highest ``scores[key]`` is judged, ``fails_of(best, ref)`` listing
+    what it fails; ``passed(best_name, ref_name)`` says why it is adopted.
+    Returns ``(adopted name, reason)``."""
+    names = list(scores)
+    ref = names[0]
+    best = max(names[1:], key=lambda n: scores[n][key], default=None)
+    if best is None:
+        return ref, 'no candidate besides the reference'
+    fails = fails_of(scores[best], scores[ref])
+    if fails:
+        return ref, f'{best} has the highest {key} score but ' + \
+            '; '.join(fails)
+    return best, passed(best, ref)
+
+
+def _state_fails(b, min_state):
+    if b['state'] is None or b['state'] < min_state:
+        return [f'state {_f(b["state"])} < {min_state}']
+    return []
+
+
 def choose_dense(scores, min_state, gain=1.5, max_drop=5.0):
     """``(adopted name, reason)`` by the dense rule of the module
     docstring; the first entry of ``scores`` is the reference."""
-    names = list(scores)
-    ref = names[0]
-    best = max(names[1:], key=lambda n: scores[n]['dense'], default=None)
-    if best is None:
-        return ref, 'no candidate besides the reference'
-    b, r = scores[best], scores[ref]
-    fails = []
-    if not b['dense'] >= gain * r['dense']:
-        fails.append(f'dense {b["dense"]:.2f} < {gain} x {r["dense"]:.2f}')
-    for key, label in (('zero_shot_top1', 'zero-shot'), ('object', 'object')):
-        if b[key] is None or b[key] < r[key] - max_drop:
-            fails.append(f'{label} {_f(b[key])} more than {max_drop} below '
-                         f'{r[key]:.1f}')
-    if b['state'] is None or b['state'] < min_state:
-        fails.append(f'state {_f(b["state"])} < {min_state}')
-    if fails:
-        return ref, f'{best} has the highest dense score but ' + \
-            '; '.join(fails)
-    return best, (f'{best} has the highest dense score, at least {gain} x '
-                  f'{ref}\'s, loses at most {max_drop} points of zero-shot '
-                  f'and object score, and keeps state >= {min_state}')
+    def fails_of(b, r):
+        fails = []
+        if not b['dense'] >= gain * r['dense']:
+            fails.append(f'dense {b["dense"]:.2f} < {gain} x '
+                         f'{r["dense"]:.2f}')
+        for key, label in (('zero_shot_top1', 'zero-shot'),
+                           ('object', 'object')):
+            if b[key] is None or b[key] < r[key] - max_drop:
+                fails.append(f'{label} {_f(b[key])} more than {max_drop} '
+                             f'below {r[key]:.1f}')
+        return fails + _state_fails(b, min_state)
+
+    return _judge(scores, 'dense', fails_of, lambda best, ref: (
+        f'{best} has the highest dense score, at least {gain} x {ref}\'s, '
+        f'loses at most {max_drop} points of zero-shot and object score, '
+        f'and keeps state >= {min_state}'))
 
 
 def choose(scores, min_state):
     """``(adopted name, reason)`` by the rule of the module docstring; the
     first entry of ``scores`` (an ordered ``{name: scores}``) is the
     reference."""
-    names = list(scores)
-    ref = names[0]
-    best = max(names[1:], key=lambda n: scores[n]['object'], default=None)
-    if best is None:
-        return ref, 'no candidate besides the reference'
-    b, r = scores[best], scores[ref]
-    fails = []
-    if not b['object'] > r['object']:
-        fails.append(f'object {b["object"]:.1f} <= {r["object"]:.1f}')
-    if not b['zero_shot_top1'] > r['zero_shot_top1']:
-        fails.append(f'zero-shot {b["zero_shot_top1"]:.1f} <= '
-                     f'{r["zero_shot_top1"]:.1f}')
-    if b['state'] is None or b['state'] < min_state:
-        fails.append(f'state {b["state"]} < {min_state}')
-    if fails:
-        return ref, f'{best} has the highest object score but ' + \
-            '; '.join(fails)
-    return best, (f'{best} has the highest object score, beats {ref} on '
-                  f'object and zero-shot, and keeps state >= {min_state}')
+    def fails_of(b, r):
+        fails = []
+        if not b['object'] > r['object']:
+            fails.append(f'object {b["object"]:.1f} <= {r["object"]:.1f}')
+        if not b['zero_shot_top1'] > r['zero_shot_top1']:
+            fails.append(f'zero-shot {b["zero_shot_top1"]:.1f} <= '
+                         f'{r["zero_shot_top1"]:.1f}')
+        return fails + _state_fails(b, min_state)
+
+    return _judge(scores, 'object', fails_of, lambda best, ref: (
+        f'{best} has the highest object score, beats {ref} on object and '
+        f'zero-shot, and keeps state >= {min_state}'))
 
 
 def main(argv=None):

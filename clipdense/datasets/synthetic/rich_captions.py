@@ -47,7 +47,7 @@ from .captions import _choice, _join, article, background_phrase
 from .render import render
 from .scene import (PART_ID, sample_layout, compose, position_phrase,
                     sample_scene, single_object_scene)
-from .writers import save_png, write_jsonl
+from .writers import mask_bbox, save_png, write_jsonl
 
 # bump when a change alters any written byte
 RICH_CAPTIONS_VERSION = 2  # 2: records carry object boxes
@@ -282,11 +282,8 @@ def anomaly_caption(rng, category, defect, mask):
 def visible_box(mask):
     """``[x0, y0, x1, y1]`` (pixels, ``x1``/``y1`` exclusive) around the
     True pixels of ``mask``; None when there are none."""
-    ys, xs = np.nonzero(mask)
-    if not len(xs):
-        return None
-    return [int(xs.min()), int(ys.min()), int(xs.max()) + 1,
-            int(ys.max()) + 1]
+    x, y, w, h = (int(v) for v in mask_bbox(mask))
+    return [x, y, x + w, y + h] if w else None
 
 
 def _rich_job(job):

@@ -9,6 +9,16 @@ def _with_article(noun):
     return ('an ' if noun[:1] in 'aeiou' else 'a ') + noun
 
 
+def _check_prob_template(name, prob, template, what):
+    """``prob`` in [0, 1] and ``template`` with the ``{}`` for ``what``;
+    a ValueError naming the transform otherwise."""
+    if not 0.0 <= float(prob) <= 1.0:
+        raise ValueError(f'{name}: prob must be in [0, 1], got {prob}')
+    if '{}' not in template:
+        raise ValueError(f'{name}: template must hold "{{}}" for the '
+                         f'{what}, got {template!r}')
+
+
 def _join(items):
     if len(items) == 1:
         return items[0]
@@ -44,12 +54,7 @@ class NounCaption(BaseTransform):
 
     def __init__(self, prob=0.5, kinds=('scene', 'parts', 'stuff'),
                  template='a photo of {}.'):
-        if not 0.0 <= float(prob) <= 1.0:
-            raise ValueError(f'NounCaption: prob must be in [0, 1], got '
-                             f'{prob}')
-        if '{}' not in template:
-            raise ValueError('NounCaption: template must hold "{}" where '
-                             f'the nouns go, got {template!r}')
+        _check_prob_template('NounCaption', prob, template, 'nouns')
         self.prob = float(prob)
         self.kinds = None if kinds is None else tuple(kinds)
         self.template = template
@@ -116,18 +121,13 @@ class ObjectCropCaption(BaseTransform):
 
     def __init__(self, prob=0.25, margin=0.15, min_size=12,
                  kinds=('scene', 'parts'), template='a photo of {}.'):
-        if not 0.0 <= float(prob) <= 1.0:
-            raise ValueError(f'ObjectCropCaption: prob must be in [0, 1], '
-                             f'got {prob}')
+        _check_prob_template('ObjectCropCaption', prob, template, 'noun')
         if float(margin) < 0:
             raise ValueError(f'ObjectCropCaption: margin must be >= 0, got '
                              f'{margin}')
         if int(min_size) < 1:
             raise ValueError(f'ObjectCropCaption: min_size must be >= 1, '
                              f'got {min_size}')
-        if '{}' not in template:
-            raise ValueError('ObjectCropCaption: template must hold "{}" '
-                             f'where the noun goes, got {template!r}')
         self.prob = float(prob)
         self.margin = float(margin)
         self.min_size = int(min_size)

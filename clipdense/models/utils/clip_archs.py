@@ -13,6 +13,19 @@ ARCH_DIR = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
 _done = False
 
 
+def vision_backbone_type(arch: str) -> str:
+    """``'OpenCLIPResNet'`` for an open_clip architecture whose image tower
+    is a ModifiedResNet (its ``vision_cfg.layers`` is a list of stage
+    depths), else ``'OpenCLIPViT'``; clipdense's own architectures
+    included."""
+    import open_clip
+    register_clip_archs()
+    cfg = open_clip.get_model_config(arch.replace('/', '-')) or {}
+    layers = cfg.get('vision_cfg', {}).get('layers')
+    return ('OpenCLIPResNet' if isinstance(layers, (list, tuple))
+            else 'OpenCLIPViT')
+
+
 def register_clip_archs() -> None:
     """Register clipdense's architecture JSONs with open_clip (idempotent)."""
     global _done
