@@ -5,7 +5,8 @@ from mmcv.transforms import BaseTransform
 from clipdense.registry import TRANSFORMS
 
 
-def _with_article(noun):
+def with_article(noun):
+    """``'a cup'``, ``'an apple'``."""
     return ('an ' if noun[:1] in 'aeiou' else 'a ') + noun
 
 
@@ -62,7 +63,7 @@ class NounCaption(BaseTransform):
     def nouns(self, results):
         objects = list(results.get('objects') or [])
         if objects:
-            return [_with_article(o) for o in objects]
+            return [with_article(o) for o in objects]
         return list(results.get('classes') or [])
 
     def transform(self, results):
@@ -173,7 +174,7 @@ class ObjectCropCaption(BaseTransform):
         results['objects'] = [objects[i]]
         results['boxes'] = [[max(bx0, x0) - x0, max(by0, y0) - y0,
                              min(bx1, x1) - x0, min(by1, y1) - y0]]
-        results['caption'] = self.template.format(_with_article(objects[i]))
+        results['caption'] = self.template.format(with_article(objects[i]))
         return results
 
     def __repr__(self):

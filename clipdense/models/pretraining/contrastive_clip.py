@@ -55,6 +55,24 @@ class ContrastiveCLIP(BaseModel):
             AVX512-BF16), fp32 elsewhere.
         channels_last (bool): keep the image tower and its input in
             channels-last memory format (faster convolutions on the CPU).
+        object_loss_weight (float): weight of the object-token loss, 0 (the
+            default) for CLIP's loss alone. With a weight, the data samples
+            must carry ``objects`` and ``boxes`` (``PackCaptionInputs(
+            with_boxes=True)``): the image tower's dense tokens inside each
+            object's box are averaged into an object embedding, which must
+            pick its own noun's caption (``object_template``) among the
+            nouns of the batch (cross-entropy over the batch's distinct
+            nouns, at CLIP's learned temperature). Needs an open_clip
+            VisionTransformer. A training choice for the synthetic world's
+            proxy CLIP (issue #25), not part of CLIP.
+        object_features (str): the dense tokens the object loss reads:
+            ``'value'``, the last block's value path (MaskCLIP, Zhou et al.
+            ECCV 2022: each token attending to itself) through the final
+            norm and projection, the dense read-out that MaskCLIP, AnoVL and
+            ReCo use; or ``'tokens'``, the last block's output tokens through
+            the final norm and projection (the naive dense read-out).
+        object_template (str): caption of one object; ``{}`` is replaced by
+            its noun with its article.
         data_preprocessor (dict, optional): normalisation config, usually
             ``ImgDataPreprocessor`` with CLIP's mean/std and ``bgr_to_rgb``.
     """
@@ -68,6 +86,9 @@ class ContrastiveCLIP(BaseModel):
                  image_size: Optional[int] = None,
                  autocast_dtype: Optional[str] = None,
                  channels_last: bool = False,
+                 object_loss_weight: float = 0.0,
+                 object_features: str = 'value',
+                 object_template: str = 'a photo of {}.',
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(
@@ -93,6 +114,20 @@ class ContrastiveCLIP(BaseModel):
         self.tokenizer = open_clip.get_tokenizer(model_name)
         self.caption_key = caption_key
         self.loss_fn = ClipLoss()
+        if float(object_loss_weight) < 0:
+            raise ValueError('ContrastiveCLIP: object_loss_weight must be '
+                             f'>= 0, got {object_loss_weight}')
+        if object_features not in ('value', 'tokens'):
+            raise ValueError('ContrastiveCLIP: object_features must be '
+                             f'"value" or "tokens", got {object_features!r}')
+        if '{}' not in object_template:
+            raise ValueError('ContrastiveCLIP: object_template must hold '
+                             f'"{{}}" for the noun, got {object_template!r}')
+        self.object_loss_weight = float(object_loss_weight)
+        self.object_features = object_features
+        self.object_template = object_template
+        if self.object_loss_weight > 0:
+            self._check_object_tower()
         if freeze_text:
             for name, p in self.clip.named_parameters():
                 if not name.startswith('visual.') and name != 'logit_scale':
@@ -113,16 +148,139 @@ class ContrastiveCLIP(BaseModel):
             out.append(cap)
         return out
 
-    def encode(self, inputs: torch.Tensor, captions: List[str]):
+    def _check_object_tower(self) -> None:
+        v = self.clip.visual
+        if not (hasattr(v, '_embeds') and hasattr(v, 'transformer')
+                and hasattr(v, '_pool')):
+            raise ValueError(
+                f'ContrastiveCLIP: the object-token loss needs an open_clip '
+                f'VisionTransformer image tower; {self.model_name!r} has '
+                f'{type(v).__name__}. Set object_loss_weight=0 or pick a ViT '
+                'architecture')
+        if getattr(v.patch_dropout, 'prob', 0.0) > 0:
+            raise ValueError(
+                'ContrastiveCLIP: the object-token loss needs every patch '
+                'token; the architecture has patch_dropout > 0')
+
+    def _field(self, data_samples, key: str) -> list:
+        if isinstance(data_samples, dict):
+            if key not in data_samples:
+                raise KeyError(self._missing(key))
+            return list(data_samples[key])
+        out = []
+        for ds in data_samples:
+            has = key in ds if isinstance(ds, dict) else hasattr(ds, key)
+            if not has:
+                raise KeyError(self._missing(key))
+            out.append(ds[key] if isinstance(ds, dict) else getattr(ds, key))
+        return out
+
+    @staticmethod
+    def _missing(key: str) -> str:
+        return (f'ContrastiveCLIP: the object-token loss needs "{key}" in '
+                'every data sample; pack them with '
+                'PackCaptionInputs(with_boxes=True) and keep "objects" and '
+                '"boxes" in the dataset\'s keep_fields')
+
+    def _image_and_tokens(self, inputs: torch.Tensor):
+        """The pooled image embedding ``(B, D)`` and the dense tokens
+        ``(B, gh, gw, D)`` named by ``object_features``, in one pass."""
+        from clipdense.models.utils.dense_attention import BlockOps
+        v = self.clip.visual
+        gh, gw = (inputs.shape[-2] // v.patch_size[0],
+                  inputs.shape[-1] // v.patch_size[1])
+        x = v._embeds(inputs)
+        blocks = v.transformer.resblocks
+        if not getattr(v.transformer, 'batch_first', True):
+            raise ValueError('ContrastiveCLIP: the object-token loss needs a '
+                             'batch-first open_clip transformer')
+        for blk in blocks[:-1]:
+            x = blk(x)
+        last_in = x
+        x = blocks[-1](x)
+        pooled, _ = v._pool(x)
+        if v.proj is not None:
+            pooled = pooled @ v.proj
+        dense = (BlockOps(blocks[-1]).value_path(last_in)
+                 if self.object_features == 'value' else x)
+        dense = v.ln_post(dense[:, dense.shape[1] - gh * gw:])
+        if v.proj is not None:
+            dense = dense @ v.proj
+        return pooled, dense.reshape(dense.shape[0], gh, gw, -1)
+
+    @staticmethod
+    def box_weights(boxes: torch.Tensor, grid, patch) -> torch.Tensor:
+        """``(N, gh*gw)`` averaging weights of the tokens whose patch centre
+        lies inside each box ``[x0, y0, x1, y1]`` (pixels); a box that holds
+        no centre takes the token under its own centre."""
+        gh, gw = grid
+        ph, pw = patch
+        cy = (torch.arange(gh, dtype=boxes.dtype) + 0.5) * ph
+        cx = (torch.arange(gw, dtype=boxes.dtype) + 0.5) * pw
+        inside_y = (cy[None] >= boxes[:, 1:2]) & (cy[None] < boxes[:, 3:4])
+        inside_x = (cx[None] >= boxes[:, 0:1]) & (cx[None] < boxes[:, 2:3])
+        w = (inside_y[:, :, None] & inside_x[:, None, :]).to(boxes.dtype)
+        w = w.reshape(len(boxes), gh * gw)
+        empty = w.sum(1) == 0
+        if empty.any():
+            b = boxes[empty]
+            iy = ((b[:, 1] + b[:, 3]) / 2 / ph).long().clamp(0, gh - 1)
+            ix = ((b[:, 0] + b[:, 2]) / 2 / pw).long().clamp(0, gw - 1)
+            w[empty.nonzero()[:, 0], iy * gw + ix] = 1.0
+        return w / w.sum(1, keepdim=True)
+
+    def object_loss(self, dense: torch.Tensor, data_samples,
+                    scale: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of each object's box-averaged token embedding over
+        the captions of the batch's distinct nouns (see the class doc)."""
+        from clipdense.datasets.transforms.caption import with_article
+        objects = self._field(data_samples, 'objects')
+        boxes = self._field(data_samples, 'boxes')
+        b, gh, gw, d = dense.shape
+        patch = self.clip.visual.patch_size
+        feats, nouns = [], []
+        for i in range(b):
+            names = [str(n) for n in objects[i]]
+            if not names:
+                continue
+            box = torch.as_tensor(boxes[i], dtype=torch.float32).reshape(-1, 4)
+            w = self.box_weights(box, (gh, gw), patch).to(dense.device)
+            feats.append(w.to(dense.dtype) @ dense[i].reshape(gh * gw, d))
+            nouns += names
+        if not nouns:
+            return dense.sum() * 0.0
+        vocab = sorted(set(nouns))
+        tokens = self.tokenizer([
+            self.object_template.format(with_article(n)) for n in vocab
+        ]).to(dense.device)
+        with torch.autocast(dense.device.type, dtype=self.autocast_dtype,
+                            enabled=self.autocast_dtype is not None):
+            txt = self.clip.encode_text(tokens)
+        obj = F.normalize(torch.cat(feats).float(), dim=-1)
+        txt = F.normalize(txt.float(), dim=-1)
+        labels = torch.tensor([vocab.index(n) for n in nouns],
+                              device=dense.device)
+        return F.cross_entropy(scale * obj @ txt.t(), labels)
+
+    def encode(self, inputs: torch.Tensor, captions: List[str],
+               with_tokens: bool = False):
+        """L2-normalised image and caption embeddings; with ``with_tokens``
+        also the dense tokens of ``object_features`` ``(B, gh, gw, D)``."""
         tokens = self.tokenizer(captions).to(inputs.device)
         if self.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
+        dense = None
         with torch.autocast(inputs.device.type, dtype=self.autocast_dtype,
                             enabled=self.autocast_dtype is not None):
-            img = self.clip.encode_image(inputs)
+            if with_tokens:
+                img, dense = self._image_and_tokens(inputs)
+            else:
+                img = self.clip.encode_image(inputs)
             txt = self.clip.encode_text(tokens)
         img = F.normalize(img.float(), dim=-1)
         txt = F.normalize(txt.float(), dim=-1)
+        if with_tokens:
+            return img, txt, dense
         return img, txt
 
     def forward(self,
@@ -133,16 +291,25 @@ class ContrastiveCLIP(BaseModel):
             inputs (Tensor): (B, 3, H, W) normalised images.
             data_samples (list): B dicts with a caption each.
         Returns:
-            ``loss``: dict with ``loss_contrastive`` and the current
+            ``loss``: dict with ``loss_contrastive`` (and ``loss_object``,
+            weighted, when ``object_loss_weight > 0``) and the current
             ``logit_scale``; ``predict``: B dicts with L2-normalised
             ``image_embed`` / ``text_embed`` (C,); ``tensor``: the
             (B, B) image-to-text logits.
         """
-        img, txt = self.encode(inputs, self._captions(data_samples))
+        objects = mode == 'loss' and self.object_loss_weight > 0
+        out = self.encode(inputs, self._captions(data_samples),
+                          with_tokens=objects)
+        img, txt = out[:2]
         scale = self.clip.logit_scale.exp()
         if mode == 'loss':
             loss = self.loss_fn(img, txt, scale)
-            return dict(loss_contrastive=loss, logit_scale=scale.detach())
+            losses = dict(loss_contrastive=loss)
+            if objects:
+                losses['loss_object'] = self.object_loss_weight * \
+                    self.object_loss(out[2], data_samples, scale)
+            losses['logit_scale'] = scale.detach()
+            return losses
         if mode == 'predict':
             return [
                 dict(image_embed=i, text_embed=t)

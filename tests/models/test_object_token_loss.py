@@ -1,0 +1,141 @@
+"""The object-token loss of ContrastiveCLIP (issue #25's fifth proxy
+candidate): boxes packed and scaled, the dense tokens it reads, and that it
+teaches the tokens inside a box their object's noun."""
+import numpy as np
+import pytest
+import torch
+from mmengine.dataset import pseudo_collate
+
+from clipdense.datasets.transforms.formatting import PackCaptionInputs
+from clipdense.models.pretraining.contrastive_clip import ContrastiveCLIP
+
+
+def _img(h=256, w=256):
+    return np.zeros((h, w, 3), np.uint8)
+
+
+def test_pack_with_boxes_scales_to_the_packed_image():
+    pack = PackCaptionInputs(with_boxes=True)
+    out = pack(dict(img=_img(64, 128), caption='c', objects=['cup', 'ball'],
+                    boxes=[[0, 0, 64, 64], [100, 10, 128, 40]],
+                    scale_factor=(0.5, 2.0)))
+    ds = out['data_samples']
+    assert list(ds['objects']) == ['cup', 'ball']
+    assert ds['boxes'].tolist() == [[0, 0, 32, 128], [50, 20, 64, 80]]
+    # without the flag, nothing but the caption and path
+    plain = PackCaptionInputs()(dict(img=_img(), caption='c',
+                                     objects=['cup'], boxes=[[0, 0, 1, 1]]))
+    assert set(plain['data_samples']) == {'caption', 'img_path'}
+
+
+def test_pack_with_boxes_collates_per_sample_and_refuses_old_records():
+    pack = PackCaptionInputs(with_boxes=True)
+    a = pack(dict(img=_img(), caption='a', objects=['cup', 'ball'],
+                  boxes=[[0, 0, 8, 8], [8, 8, 16, 16]]))
+    b = pack(dict(img=_img(), caption='b'))  # an anomaly or stuff record
+    batch = pseudo_collate([a, b])['data_samples']
+    assert [len(o) for o in batch['objects']] == [2, 0]
+    assert [tuple(x.shape) for x in batch['boxes']] == [(2, 4), (0, 4)]
+    with pytest.raises(ValueError, match='regenerate the rich-caption'):
+        pack(dict(img=_img(), caption='a', objects=['cup'],
+                  img_path='x.png'))
+
+
+def test_box_weights_average_the_tokens_inside():
+    boxes = torch.tensor([[0., 0., 32., 16.], [60., 60., 61., 61.]])
+    w = ContrastiveCLIP.box_weights(boxes, (16, 16), (8, 8))
+    assert torch.allclose(w.sum(1), torch.ones(2))
+    first = w[0].reshape(16, 16)
+    # patch centres 4, 12, 20, 28 in x; 4, 12 in y
+    assert first[:2, :4].eq(1 / 8).all() and first.sum() == pytest.approx(1)
+    assert first[2:].eq(0).all() and first[:, 4:].eq(0).all()
+    # a box holding no patch centre takes the token under its centre
+    second = w[1].reshape(16, 16)
+    assert second[7, 7] == 1
+
+
+@pytest.fixture(scope='module')
+def vit():
+    torch.manual_seed(0)
+    return ContrastiveCLIP('clipdense-synth-vit8', object_loss_weight=1.0,
+                           image_size=64)
+
+
+def test_tokens_are_the_dense_read_outs(tmp_path):
+    from clipdense.models.backbones.openclip_vit import OpenCLIPViT
+    torch.manual_seed(0)
+    vit = ContrastiveCLIP('clipdense-synth-vit8', object_loss_weight=1.0)
+    x = torch.randn(2, 3, 128, 128)
+    with torch.no_grad():
+        pooled, value = vit._image_and_tokens(x)
+        assert torch.allclose(pooled, vit.clip.encode_image(x), atol=1e-5)
+        vit.object_features = 'tokens'
+        try:
+            _, tokens = vit._image_and_tokens(x)
+        finally:
+            vit.object_features = 'value'
+        v = vit.clip.visual
+        v.output_tokens = True
+        try:
+            _, ref_tokens = v(x)
+        finally:
+            v.output_tokens = False
+        assert torch.allclose(tokens.flatten(1, 2), ref_tokens @ v.proj,
+                              atol=1e-5)
+        # the value path is the backbone's MaskCLIP read-out
+        weights = tmp_path / 'w.pt'
+        torch.save(vit.clip.state_dict(), weights)
+        backbone = OpenCLIPViT('clipdense-synth-vit8', str(weights),
+                               pyramid=False, joint_outputs=('value', ))
+        backbone.eval()
+        *_, joint = backbone(x)
+    assert torch.allclose(value.permute(0, 3, 1, 2), joint['value'],
+                          atol=1e-4)
+
+
+def test_object_loss_teaches_the_tokens_in_the_box(vit):
+    torch.manual_seed(1)
+    model = ContrastiveCLIP('clipdense-synth-vit8', object_loss_weight=1.0,
+                            image_size=64)
+    # left half red, right half blue; the nouns follow the halves
+    x = torch.zeros(4, 3, 64, 64)
+    x[:, 0, :, :32] = 1.0
+    x[:, 2, :, 32:] = 1.0
+    x[2:] = x[2:].flip(-1)
+    left, right = [0., 0., 32., 64.], [32., 0., 64., 64.]
+    samples = [dict(caption=f'image {i}', objects=np.array(['cup', 'ball']),
+                    boxes=torch.tensor([left, right] if i < 2 else
+                                       [right, left])) for i in range(4)]
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(25):
+        out = model(x, samples, mode='loss')
+        opt.zero_grad()
+        (out['loss_object']).backward()
+        opt.step()
+        losses.append(out['loss_object'].item())
+    # two nouns: chance is log(2) = 0.69
+    assert losses[0] > 0.4 and losses[-1] < 0.1
+    # the same objects with swapped boxes now cost more than chance
+    swapped = [dict(s, boxes=s['boxes'].flip(0)) for s in samples]
+    with torch.no_grad():
+        wrong = model(x, swapped, mode='loss')['loss_object'].item()
+    assert wrong > 0.69
+
+
+def test_object_loss_off_by_default_and_checked():
+    model = ContrastiveCLIP('clipdense-synth-vit8', image_size=64)
+    out = model(torch.randn(2, 3, 64, 64), [dict(caption='a'),
+                                            dict(caption='b')], mode='loss')
+    assert set(out) == {'loss_contrastive', 'logit_scale'}
+    with pytest.raises(ValueError, match='VisionTransformer'):
+        ContrastiveCLIP('clipdense-synth-rn', object_loss_weight=1.0)
+    with pytest.raises(ValueError, match='object_features'):
+        ContrastiveCLIP('clipdense-synth-vit8', object_features='keys')
+    with pytest.raises(ValueError, match='object_loss_weight'):
+        ContrastiveCLIP('clipdense-synth-vit8', object_loss_weight=-1)
+
+
+def test_object_loss_names_the_missing_field(vit):
+    with pytest.raises(KeyError, match=r'with_boxes=True'):
+        vit(torch.randn(1, 3, 64, 64), [dict(caption='a')], mode='loss')
