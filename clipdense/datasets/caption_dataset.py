@@ -23,7 +23,10 @@ class CaptionDataset(BaseDataset):
         keep_fields (sequence[str]): other keys of a record to copy into
             its samples, for transforms that read them (e.g. ``objects`` for
             :class:`NounCaption`). A listed key that a record lacks is left
-            out of that record's samples.
+            out of that record's samples. A kept ``seg_map`` (a label map's
+            path relative to ``data_root``, as the rich-caption corpus
+            writes it) also sets the sample's ``seg_map_path``, which
+            :class:`LoadCaptionSegMap` reads.
     """
     METAINFO = dict()
 
@@ -56,6 +59,8 @@ class CaptionDataset(BaseDataset):
                         f'{self.ann_file}:{lineno}: expected a JSON object '
                         f'with "image" and "caption" ({err})') from None
                 extra = {k: rec[k] for k in self.keep_fields if k in rec}
+                if 'seg_map' in extra:
+                    extra['seg_map_path'] = osp.join(root, extra['seg_map'])
                 for cap in caps:
                     data_list.append(
                         dict(img_path=osp.join(root, image), caption=cap,

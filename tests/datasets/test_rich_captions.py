@@ -108,6 +108,30 @@ def test_every_visible_object_has_its_box(corpus):
     assert n >= 5
 
 
+def test_label_maps_name_the_records_classes(corpus):
+    """Version 3: scene, parts and stuff images have a label map of
+    spec.CLASSES indices whose classes are the record's, and each listed
+    object's box holds pixels of its class."""
+    from PIL import Image
+    root, _, rows = corpus
+    n = 0
+    for r in rows:
+        if r['kind'] == 'anomaly':
+            assert 'seg_map' not in r
+            continue
+        seg = np.asarray(Image.open(osp.join(root, r['seg_map'])))
+        img = np.asarray(Image.open(osp.join(root, r['image'])))
+        assert seg.shape == img.shape[:2] and seg.dtype == np.uint8
+        ids = [int(i) for i in np.unique(seg) if i < len(spec.CLASSES)]
+        assert [spec.CLASSES[i] for i in ids] == r['classes']
+        assert set(np.unique(seg)) <= set(range(len(spec.CLASSES))) | {
+            spec.IGNORE_INDEX}
+        for name, (x0, y0, x1, y1) in zip(r['objects'], r['boxes']):
+            assert (seg[y0:y1, x0:x1] == spec.CLASSES.index(name)).any()
+        n += 1
+    assert n >= 20
+
+
 def test_part_and_action_words_only_for_objects_that_have_them(corpus):
     _, _, rows = corpus
     parts_seen = 0

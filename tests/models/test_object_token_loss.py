@@ -139,3 +139,78 @@ def test_object_loss_off_by_default_and_checked():
 def test_object_loss_names_the_missing_field(vit):
     with pytest.raises(KeyError, match=r'with_boxes=True'):
         vit(torch.randn(1, 3, 64, 64), [dict(caption='a')], mode='loss')
+
+
+def test_mask_weights_are_patch_shares():
+    m = torch.zeros(2, 16, 16, dtype=torch.bool)
+    m[0, :8, :8] = True  # the top-left token of a 2x2 grid
+    m[1, :, 4:12] = True  # half of each token's patch
+    w = ContrastiveCLIP.mask_weights(m, (2, 2))
+    assert w[0].tolist() == [1, 0, 0, 0]
+    assert torch.allclose(w[1], torch.full((4, ), 0.25))
+    assert ContrastiveCLIP.mask_weights(torch.zeros(1, 16, 16),
+                                        (2, 2)).sum() == 0
+
+
+def test_label_map_regions_through_the_pipeline(tmp_path):
+    """The rich corpus's label maps, loaded, resized with the image and
+    packed as one mask per class, drive the loss (stuff included)."""
+    from clipdense.datasets.synthetic import spec
+    from clipdense.datasets.synthetic.rich_captions import \
+        generate_rich_captions
+    from clipdense.registry import DATASETS
+    paths = generate_rich_captions(str(tmp_path / 'c'), seed=0, size=64,
+                                   num_train=12, num_val=1, progress=False)
+    ds = DATASETS.build(dict(
+        type='CaptionDataset', data_root=paths['root'],
+        ann_file=paths['clip_train'],
+        keep_fields=('kind', 'objects', 'classes', 'seg_map'),
+        pipeline=[dict(type='LoadImageFromFile'),
+                  dict(type='LoadCaptionSegMap'),
+                  dict(type='Resize', scale=(32, 32), keep_ratio=False),
+                  dict(type='PackCaptionInputs', with_masks=True,
+                       classes=spec.CLASSES)]))
+    samples = [ds[i] for i in range(len(ds))]
+    seen = 0
+    for i, s in enumerate(samples):
+        ds_ = s['data_samples']
+        info = ds.get_data_info(i)
+        if info['kind'] == 'anomaly':
+            assert len(ds_['objects']) == 0
+            continue
+        assert sorted(ds_['objects']) == sorted(info['classes'])
+        assert ds_['masks'].shape[1:] == (32, 32)
+        assert ds_['masks'].any(0).float().mean() > 0.9  # little ignore
+        seen += 1
+    assert seen >= 6
+    batch = pseudo_collate(samples)
+    model = ContrastiveCLIP('clipdense-synth-vit8', object_loss_weight=1.0,
+                            image_size=32)
+    x = torch.stack(batch['inputs']).float() / 255
+    out = model(x, batch['data_samples'], mode='loss')
+    assert out['loss_object'] > 0
+    out['loss_object'].backward()
+    assert model.clip.visual.proj.grad.abs().sum() > 0
+
+
+def test_pack_with_masks_is_checked():
+    with pytest.raises(ValueError, match='classes'):
+        PackCaptionInputs(with_masks=True)
+    with pytest.raises(ValueError, match='pick one'):
+        PackCaptionInputs(with_boxes=True, with_masks=True, classes=('a', ))
+    pack = PackCaptionInputs(with_masks=True, classes=('a', 'b'))
+    seg = np.full((4, 4), 255, np.uint8)
+    seg[:2] = 1
+    out = pack(dict(img=_img(4, 4), caption='c', gt_seg_map=seg))
+    assert list(out['data_samples']['objects']) == ['b']
+    assert out['data_samples']['masks'].sum() == 8
+    with pytest.raises(ValueError, match='Resize'):
+        pack(dict(img=_img(8, 8), caption='c', gt_seg_map=seg))
+
+
+def test_load_caption_seg_map_names_a_missing_file(tmp_path):
+    from clipdense.datasets.transforms.caption import LoadCaptionSegMap
+    t = LoadCaptionSegMap()
+    assert t(dict(caption='c')) == dict(caption='c')  # no label map
+    with pytest.raises(FileNotFoundError, match='version 3'):
+        t(dict(seg_map_path=str(tmp_path / 'missing.png')))

@@ -50,7 +50,9 @@ from .scene import (PART_ID, sample_layout, compose, position_phrase,
 from .writers import mask_bbox, save_png, write_jsonl
 
 # bump when a change alters any written byte
-RICH_CAPTIONS_VERSION = 2  # 2: records carry object boxes
+# 2: records carry object boxes; 3: scene, parts and stuff images have a
+# semantic label map (labels/<split>/..., the record's "seg_map")
+RICH_CAPTIONS_VERSION = 3
 MARKER = '.clipdense_rich_captions.json'
 SPLITS = ('train', 'val')
 _RICH = 11  # seed stream (the world uses 1..6)
@@ -326,6 +328,9 @@ def _rich_job(job):
         rec.update(style=style, classes=[spec.CLASSES[c] for c in ids
                                          if c < len(spec.CLASSES)],
                    objects=objects, boxes=boxes)
+        seg_rel = f'labels/{split}/rich_{split}_{i:05d}.png'
+        save_png(osp.join(root, seg_rel), scene.label)
+        rec['seg_map'] = seg_rel
     rel = f'images/{split}/rich_{split}_{i:05d}.png'
     save_png(osp.join(root, rel), img)
     rec.update(image=rel, caption=caption)
@@ -346,8 +351,10 @@ def generate_rich_captions(out_dir, *, seed=0, size=128, num_train=10000,
     ``out_dir/clip_{train,val}.jsonl`` hold ``{"image", "caption", "kind",
     "style", "classes", ...}`` (scene, parts and stuff records also
     ``"objects"``, the visible things, and ``"boxes"``, each one's visible
-    ``[x0, y0, x1, y1]`` in pixels) with image paths relative to ``out_dir``
-    (``images/<split>/rich_<split>_NNNNN.png``). The same arguments give the
+    ``[x0, y0, x1, y1]`` in pixels, and ``"seg_map"``, the image's semantic
+    label map: a uint8 PNG of ``spec.CLASSES`` indices, 255 = ignore, as
+    the world's ``ann_dir``) with paths relative to ``out_dir``
+    (``images/<split>/rich_<split>_NNNNN.png``, ``labels/<split>/...``). The same arguments give the
     same bytes; a second call returns at once (marker file). ``mix`` is the
     fraction of scene / parts / anomaly / stuff-only images.
     """

@@ -1,5 +1,5 @@
 from .affordance import LoadAffordanceHeatmap, LoadReferringMask
-from .caption import NounCaption, ObjectCropCaption
+from .caption import LoadCaptionSegMap, NounCaption, ObjectCropCaption
 from .center_crop_frame import CenterCropFrame, paste_into_frame
 from .anomaly import LoadAnomalyAnnotations, PackAnomalyInputs, PILAnomalyResize
 from .formatting import PackCaptionInputs
@@ -11,4 +11,4 @@ __all__ = ['PackCaptionInputs', 'LoadReferringMask', 'LoadAffordanceHeatmap',
            'CLIPRandomResizedCrop',
            'CenterCropFrame', 'paste_into_frame',
            'PILAnomalyResize', 'NounCaption',
-           'ObjectCropCaption']
+           'ObjectCropCaption', 'LoadCaptionSegMap']

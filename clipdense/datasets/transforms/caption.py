@@ -181,3 +181,32 @@ class ObjectCropCaption(BaseTransform):
         return (f'{self.__class__.__name__}(prob={self.prob}, '
                 f'margin={self.margin}, min_size={self.min_size}, '
                 f'kinds={self.kinds}, template={self.template!r})')
+
+
+@TRANSFORMS.register_module()
+class LoadCaptionSegMap(BaseTransform):
+    """Read a caption sample's semantic label map (``seg_map_path``, set by
+    :class:`~clipdense.datasets.CaptionDataset` from a kept ``seg_map``)
+    into ``gt_seg_map``, which ``Resize`` then resizes by nearest
+    neighbour and ``PackCaptionInputs(with_masks=True)`` turns into one
+    mask per class. Samples without a label map (the rich-caption corpus's
+    anomaly images) pass unchanged.
+    """
+
+    def transform(self, results):
+        path = results.get('seg_map_path')
+        if path is None:
+            return results
+        import cv2
+        seg = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        if seg is None:
+            raise FileNotFoundError(
+                f'LoadCaptionSegMap: cannot read the label map {path}; '
+                'regenerate the rich-caption corpus (label maps since '
+                'version 3)')
+        if seg.ndim != 2:
+            raise ValueError(f'LoadCaptionSegMap: {path} is not a '
+                             f'single-channel label map (shape {seg.shape})')
+        results['gt_seg_map'] = seg
+        results.setdefault('seg_fields', []).append('gt_seg_map')
+        return results

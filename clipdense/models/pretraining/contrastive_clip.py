@@ -57,9 +57,11 @@ class ContrastiveCLIP(BaseModel):
             channels-last memory format (faster convolutions on the CPU).
         object_loss_weight (float): weight of the object-token loss, 0 (the
             default) for CLIP's loss alone. With a weight, the data samples
-            must carry ``objects`` and ``boxes`` (``PackCaptionInputs(
-            with_boxes=True)``): the image tower's dense tokens inside each
-            object's box are averaged into an object embedding, which must
+            must carry ``objects`` and either ``boxes`` (``PackCaptionInputs(
+            with_boxes=True)``) or ``masks`` (``with_masks=True``, one per
+            class of a label map): the image tower's dense tokens inside
+            each object's box (or weighted by the share of each token's
+            patch that its mask covers) are averaged into an embedding, which must
             pick its own noun's caption (``object_template``) among the
             nouns of the batch (cross-entropy over the batch's distinct
             nouns, at CLIP's learned temperature). Needs an open_clip
@@ -180,7 +182,8 @@ class ContrastiveCLIP(BaseModel):
         return (f'ContrastiveCLIP: the object-token loss needs "{key}" in '
                 'every data sample; pack them with '
                 'PackCaptionInputs(with_boxes=True) and keep "objects" and '
-                '"boxes" in the dataset\'s keep_fields')
+                '"boxes" in the dataset\'s keep_fields (or with_masks=True '
+                'after LoadCaptionSegMap, keeping "seg_map")')
 
     def _image_and_tokens(self, inputs: torch.Tensor):
         """The pooled image embedding ``(B, D)`` and the dense tokens
@@ -229,13 +232,34 @@ class ContrastiveCLIP(BaseModel):
             w[empty.nonzero()[:, 0], iy * gw + ix] = 1.0
         return w / w.sum(1, keepdim=True)
 
+    @staticmethod
+    def mask_weights(masks: torch.Tensor, grid) -> torch.Tensor:
+        """``(N, gh*gw)`` averaging weights from ``(N, H, W)`` masks: each
+        token weighted by the share of its patch that the mask covers
+        (rows of empty masks are zero)."""
+        m = torch.as_tensor(masks).float()
+        if m.shape[0] == 0:
+            return m.new_zeros((0, grid[0] * grid[1]))
+        share = F.adaptive_avg_pool2d(m[:, None], grid).flatten(1)
+        total = share.sum(1, keepdim=True)
+        return share / total.clamp_min(1e-12)
+
+    @staticmethod
+    def _has(data_samples, key: str) -> bool:
+        if isinstance(data_samples, dict):
+            return key in data_samples
+        first = data_samples[0]
+        return key in first if isinstance(first, dict) else hasattr(
+            first, key)
+
     def object_loss(self, dense: torch.Tensor, data_samples,
                     scale: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of each object's box-averaged token embedding over
         the captions of the batch's distinct nouns (see the class doc)."""
         from clipdense.datasets.transforms.caption import with_article
         objects = self._field(data_samples, 'objects')
-        boxes = self._field(data_samples, 'boxes')
+        masks = self._has(data_samples, 'masks')
+        regions = self._field(data_samples, 'masks' if masks else 'boxes')
         b, gh, gw, d = dense.shape
         patch = self.clip.visual.patch_size
         feats, nouns = [], []
@@ -243,9 +267,16 @@ class ContrastiveCLIP(BaseModel):
             names = [str(n) for n in objects[i]]
             if not names:
                 continue
-            box = torch.as_tensor(boxes[i], dtype=torch.float32).reshape(-1, 4)
-            w = self.box_weights(box, (gh, gw), patch).to(dense.device)
-            feats.append(w.to(dense.dtype) @ dense[i].reshape(gh * gw, d))
+            if masks:
+                w = self.mask_weights(regions[i], (gh, gw))
+                keep = w.sum(1) > 0
+                w, names = w[keep], [n for n, k in zip(names, keep) if k]
+            else:
+                box = torch.as_tensor(regions[i],
+                                      dtype=torch.float32).reshape(-1, 4)
+                w = self.box_weights(box, (gh, gw), patch)
+            w = w.to(dense.device, dense.dtype)
+            feats.append(w @ dense[i].reshape(gh * gw, d))
             nouns += names
         if not nouns:
             return dense.sum() * 0.0
