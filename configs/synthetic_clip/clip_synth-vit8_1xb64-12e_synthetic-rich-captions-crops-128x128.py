@@ -4,6 +4,6 @@
 # MaskCLIP was written for) with the object crops of the token-average
 # candidate (ObjectCropCaption: a quarter of the scene and parts images
 # cropped to one object, 15% margin, captioned with its noun). Needs the
-# rich-caption corpus of version 2 (records with boxes).
+# rich-caption corpus of version 2 or later (records with boxes).
 _base_ = ['./clip_synth-vit8avg_1xb64-12e_synthetic-rich-captions-crops-128x128.py']
 model = dict(model_name='clipdense-synth-vit8')

@@ -6,7 +6,7 @@
 # captioned with its noun alone. The aim is dense tokens that live in the
 # joint space (a crop the object fills puts its noun on almost every
 # token); the third round showed that the average pool alone does not get
-# there in 12 epochs. Needs the rich-caption corpus of version 2 (records
+# there in 12 epochs. Needs the rich-caption corpus of version 2 or later (records
 # with boxes; `make proxy-clip` or generate_rich_captions rebuilds it).
 _base_ = ['./clip_synth-vit8_1xb64-12e_synthetic-rich-captions-128x128.py']
 model = dict(model_name='clipdense-synth-vit8-avg')
