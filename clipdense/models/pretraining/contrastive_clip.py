@@ -61,9 +61,9 @@ class ContrastiveCLIP(BaseModel):
             with_boxes=True)``) or ``masks`` (``with_masks=True``, one per
             class of a label map): the image tower's dense tokens inside
             each object's box (or weighted by the share of each token's
-            patch that its mask covers) are averaged into an embedding, which must
-            pick its own noun's caption (``object_template``) among the
-            nouns of the batch (cross-entropy over the batch's distinct
+            patch that its mask covers) are averaged into an embedding,
+            which must pick its own noun's caption (``object_template``)
+            among the nouns of the batch (cross-entropy over the batch's distinct
             nouns, at CLIP's learned temperature). Needs an open_clip
             VisionTransformer. A training choice for the synthetic world's
             proxy CLIP (issue #25), not part of CLIP.
