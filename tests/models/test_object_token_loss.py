@@ -134,6 +134,9 @@ def test_object_loss_off_by_default_and_checked():
         ContrastiveCLIP('clipdense-synth-vit8', object_features='keys')
     with pytest.raises(ValueError, match='object_loss_weight'):
         ContrastiveCLIP('clipdense-synth-vit8', object_loss_weight=-1)
+    from clipdense.models.pretraining.mask_adapted_clip import MaskPromptCLIP
+    with pytest.raises(ValueError, match='mask prompts'):
+        MaskPromptCLIP('clipdense-synth-vit8', object_loss_weight=1.0)
 
 
 def test_object_loss_names_the_missing_field(vit):

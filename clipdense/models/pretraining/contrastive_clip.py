@@ -329,16 +329,20 @@ class ContrastiveCLIP(BaseModel):
             (B, B) image-to-text logits.
         """
         objects = mode == 'loss' and self.object_loss_weight > 0
-        out = self.encode(inputs, self._captions(data_samples),
-                          with_tokens=objects)
-        img, txt = out[:2]
+        captions = self._captions(data_samples)
+        # subclasses (OVSeg's MaskPromptCLIP) override encode(inputs,
+        # captions) without the dense tokens; ask for them only when used
+        if objects:
+            img, txt, dense = self.encode(inputs, captions, with_tokens=True)
+        else:
+            img, txt = self.encode(inputs, captions)
         scale = self.clip.logit_scale.exp()
         if mode == 'loss':
             loss = self.loss_fn(img, txt, scale)
             losses = dict(loss_contrastive=loss)
             if objects:
                 losses['loss_object'] = self.object_loss_weight * \
-                    self.object_loss(out[2], data_samples, scale)
+                    self.object_loss(dense, data_samples, scale)
             losses['logit_scale'] = scale.detach()
             return losses
         if mode == 'predict':

@@ -162,6 +162,10 @@ class MaskPromptCLIP(ContrastiveCLIP):
     def __init__(self, model_name: str, *, prompt_depth: int = 3,
                  prompt_init_std: float = 0.02, **kwargs):
         kwargs['freeze_text'] = True
+        if kwargs.get('object_loss_weight'):
+            raise ValueError('MaskPromptCLIP: the object-token loss is not '
+                             'implemented with mask prompts; leave '
+                             'object_loss_weight at 0')
         super().__init__(model_name, **kwargs)
         from open_clip.transformer import VisionTransformer
         v = self.clip.visual
