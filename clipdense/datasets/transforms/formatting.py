@@ -52,7 +52,8 @@ class PackCaptionInputs(BaseTransform):
         seg = results.get('gt_seg_map')
         if seg is None:
             return (np.array([], dtype=str),
-                    torch.zeros((0, ) + tuple(shape), dtype=torch.bool))
+                    torch.zeros((0, ) + tuple(shape), dtype=torch.bool,
+                                device='cpu'))
         if tuple(seg.shape[:2]) != tuple(shape):
             raise ValueError(
                 f'PackCaptionInputs: the label map of '
@@ -62,7 +63,7 @@ class PackCaptionInputs(BaseTransform):
         ids = [int(i) for i in seg.unique() if 0 <= i < len(self.classes)]
         names = np.array([self.classes[i] for i in ids], dtype=str)
         masks = torch.stack([seg == i for i in ids]) if ids else \
-            torch.zeros((0, ) + tuple(shape), dtype=torch.bool)
+            torch.zeros((0, ) + tuple(shape), dtype=torch.bool, device='cpu')
         return names, masks
 
     def _boxes(self, results: dict):
@@ -76,7 +77,8 @@ class PackCaptionInputs(BaseTransform):
                 'regenerate the rich-caption corpus (its records carry a box '
                 'per object since version 2) and keep "boxes" in the '
                 "dataset's keep_fields")
-        box = torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
+        box = torch.tensor(boxes, dtype=torch.float32,
+                           device='cpu').reshape(-1, 4)
         sw, sh = results.get('scale_factor', (1.0, 1.0))
         box = box * box.new_tensor([sw, sh, sw, sh])
         return np.array(objects, dtype=str), box

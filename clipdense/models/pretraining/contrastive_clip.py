@@ -218,8 +218,10 @@ class ContrastiveCLIP(BaseModel):
         no centre takes the token under its own centre."""
         gh, gw = grid
         ph, pw = patch
-        cy = (torch.arange(gh, dtype=boxes.dtype) + 0.5) * ph
-        cx = (torch.arange(gw, dtype=boxes.dtype) + 0.5) * pw
+        cy = (torch.arange(gh, dtype=boxes.dtype, device=boxes.device)
+              + 0.5) * ph
+        cx = (torch.arange(gw, dtype=boxes.dtype, device=boxes.device)
+              + 0.5) * pw
         inside_y = (cy[None] >= boxes[:, 1:2]) & (cy[None] < boxes[:, 3:4])
         inside_x = (cx[None] >= boxes[:, 0:1]) & (cx[None] < boxes[:, 2:3])
         w = (inside_y[:, :, None] & inside_x[:, None, :]).to(boxes.dtype)
@@ -237,7 +239,8 @@ class ContrastiveCLIP(BaseModel):
         """``(N, gh*gw)`` averaging weights from ``(N, H, W)`` masks: each
         token weighted by the share of its patch that the mask covers
         (rows of empty masks are zero)."""
-        m = torch.as_tensor(masks).float()
+        m = torch.as_tensor(masks, device=getattr(masks, 'device',
+                                                  'cpu')).float()
         if m.shape[0] == 0:
             return m.new_zeros((0, grid[0] * grid[1]))
         share = F.adaptive_avg_pool2d(m[:, None], grid).flatten(1)
@@ -268,12 +271,14 @@ class ContrastiveCLIP(BaseModel):
             if not names:
                 continue
             if masks:
-                w = self.mask_weights(regions[i], (gh, gw))
+                w = self.mask_weights(
+                    torch.as_tensor(regions[i], device=dense.device),
+                    (gh, gw))
                 keep = w.sum(1) > 0
                 w, names = w[keep], [n for n, k in zip(names, keep) if k]
             else:
-                box = torch.as_tensor(regions[i],
-                                      dtype=torch.float32).reshape(-1, 4)
+                box = torch.as_tensor(regions[i], dtype=torch.float32,
+                                      device=dense.device).reshape(-1, 4)
                 w = self.box_weights(box, (gh, gw), patch)
             w = w.to(dense.device, dense.dtype)
             feats.append(w @ dense[i].reshape(gh * gw, d))
