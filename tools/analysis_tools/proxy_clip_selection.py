@@ -79,25 +79,34 @@ def parse_candidate(text):
     return name.strip(), path.strip()
 
 
-def dense_score(arch, weights, data_root, limit=None):
-    """``(naive dense mIoU, MaskCLIP value mIoU)`` on the flat train split
-    (see the module docstring)."""
+def dense_confusions(arch, weights, data_root, limit=None):
+    """Confusion matrices (rows: ground truth) of the training-free
+    zero-shot segmentation by the naive dense tokens and by MaskCLIP's value
+    path on the flat train split (see the module docstring)."""
     import proxy_clip_report as R
 
     from clipdense.datasets.synthetic import spec
+    from clipdense.models.utils.clip_archs import vision_backbone_type
     from clipdense.models.utils.templates import get_templates
     classes = list(spec.CLASSES)
     imgs, anns = R.list_split(data_root, 'flat', 'train', limit)
     gts = R.read_gts(anns)
-    from clipdense.models.utils.clip_archs import vision_backbone_type
     bb = R.build_backbone(dict(arch=arch, weights=weights, backbone=dict(
         type=vision_backbone_type(arch), out_indices=(-1, ), pyramid=False)))
     text, _, _ = R.text_embeddings(arch, weights, classes,
                                    get_templates('maskclip'))
     _, value, dense = R.extract(bb, imgs)
     k = len(classes)
-    return (R.miou(R.zero_shot_segmentation(dense, text, gts, k)),
-            R.miou(R.zero_shot_segmentation(value, text, gts, k)))
+    return (R.zero_shot_segmentation(dense, text, gts, k),
+            R.zero_shot_segmentation(value, text, gts, k))
+
+
+def dense_score(arch, weights, data_root, limit=None):
+    """``(naive dense mIoU, MaskCLIP value mIoU)`` on the flat train split
+    (see the module docstring)."""
+    import proxy_clip_report as R
+    naive, value = dense_confusions(arch, weights, data_root, limit)
+    return R.miou(naive), R.miou(value)
 
 
 def score(weights, data_root, rich_root, limit=None, arch=ARCH,

@@ -8,8 +8,9 @@ item 3): writes ``results/proxy_dense_per_class.md`` / ``.json``.
 
 For each candidate (``NAME=WEIGHTS[@ARCH]``, as ``proxy_clip_selection.py``
 takes them), the training-free zero-shot segmentation of the selection's
-dense score (MaskCLIP's 85 templates, plain class names, the CLIP's own
-token grid) on the flat world's **train** split, for the naive dense tokens
+dense score (``proxy_clip_selection.dense_confusions``: MaskCLIP's 85
+templates, plain class names, the CLIP's own token grid) on the flat
+world's **train** split, for the naive dense tokens
 and MaskCLIP's value path: each class's IoU and the share of pixels
 predicted as it, beside each class's share of the ground truth. Each
 ``--labels NAME=DIR`` adds the class shares of the label PNGs under ``DIR``
@@ -59,33 +60,12 @@ def label_shares(folder, k, limit=None):
     return (100 * counts / max(counts.sum(), 1)).tolist(), len(files)
 
 
-def dense_confusions(arch, weights, data_root, limit=None):
-    """Confusion matrices of the naive dense tokens and MaskCLIP's value
-    path on the flat train split (as ``proxy_clip_selection.dense_score``)."""
-    import proxy_clip_report as R
-
-    from clipdense.datasets.synthetic import spec
-    from clipdense.models.utils.clip_archs import vision_backbone_type
-    from clipdense.models.utils.templates import get_templates
-    classes = list(spec.CLASSES)
-    imgs, anns = R.list_split(data_root, 'flat', 'train', limit)
-    gts = R.read_gts(anns)
-    bb = R.build_backbone(dict(arch=arch, weights=weights, backbone=dict(
-        type=vision_backbone_type(arch), out_indices=(-1, ), pyramid=False)))
-    text, _, _ = R.text_embeddings(arch, weights, classes,
-                                   get_templates('maskclip'))
-    _, value, dense = R.extract(bb, imgs)
-    k = len(classes)
-    return (R.zero_shot_segmentation(dense, text, gts, k),
-            R.zero_shot_segmentation(value, text, gts, k))
-
-
 def _cell(x):
     return '-' if x is None else f'{x:.0f}'
 
 
 def main(argv=None):
-    from proxy_clip_selection import ARCH, parse_candidate
+    from proxy_clip_selection import ARCH, dense_confusions, parse_candidate
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--candidate', type=parse_candidate, action='append',
                    default=[], help='"NAME=WEIGHTS" or "NAME=WEIGHTS@ARCH"')
