@@ -27,7 +27,7 @@ from .synthetic_pipeline import ROOT, cached, file_hash, write_stamp
 
 PROXY_CONFIG = osp.join(
     ROOT, 'configs/synthetic_clip/'
-    'clip_synth-vit8_1xb64-12e_synthetic-rich-captions-objtokens-128x128.py')
+    'clip_synth-vit8_1xb64-12e_synthetic-rich-captions-regiontokens-128x128.py')
 PROXY_ARCH = 'clipdense-synth-vit8'
 
 

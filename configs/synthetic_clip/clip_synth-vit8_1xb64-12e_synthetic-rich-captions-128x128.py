@@ -1,6 +1,6 @@
 # The second proxy CLIP's recipe (issue #25; the shipped proxy is now
-# clip_synth-vit8_1xb64-12e_synthetic-rich-captions-objtokens-128x128.py,
-# this recipe plus an object-token loss): an open_clip
+# clip_synth-vit8_1xb64-12e_synthetic-rich-captions-regiontokens-128x128.py,
+# this recipe plus a region-token loss): an open_clip
 # VisionTransformer with 8 px patches ("clipdense-synth-vit8",
 # clipdense/models/model_configs: width 96, 4 layers, a 16x16 token grid at
 # 128 px, against the tiny CLIP ResNet's 4x4 C5 map), trained from scratch

@@ -1,6 +1,7 @@
-# The proxy CLIP of the synthetic world (issue #25; `make proxy-clip`,
-# clipdense/apis/proxy_clip.py PROXY_CONFIG), third recipe, adopted by the
-# dense rule in results/proxy_clip_selection_objtokens.md (candidate F):
+# The third proxy CLIP's recipe (issue #25, candidate F, adopted by the
+# dense rule in results/proxy_clip_selection_objtokens.md; its benches are
+# archived in results/proxy_v3; the shipped proxy is now candidate G,
+# clip_synth-vit8_1xb64-12e_synthetic-rich-captions-regiontokens-128x128.py):
 # the second proxy's recipe and ViT (class-token pool; the base config)
 # with an object-token loss beside CLIP's (ContrastiveCLIP(object_loss_weight=1)):
 # the last block's value-path tokens (MaskCLIP's dense read-out) inside each

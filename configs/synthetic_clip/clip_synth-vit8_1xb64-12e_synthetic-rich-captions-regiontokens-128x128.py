@@ -1,9 +1,8 @@
-# A candidate for the proxy CLIP (issue #25, candidate G; not the shipped
-# proxy yet): trained once (seed 0) after the fifth candidate (F) had been
-# adopted and every bench rerun on it, then judged by the dense rule
-# against F (results/proxy_clip_selection_regiontokens.md): it passes
-# (dense 22.4 vs 5.1). Making it the shipped proxy (PROXY_CONFIG,
-# tools/proxy_clip.py --from-run, every bench rerun) is the next step. It
+# The proxy CLIP of the synthetic world (issue #25; `make proxy-clip`,
+# clipdense/apis/proxy_clip.py PROXY_CONFIG), fourth recipe, candidate G:
+# trained once (seed 0) after the fifth candidate (F) had been adopted and
+# every bench rerun on it, then adopted by the dense rule against F
+# (results/proxy_clip_selection_regiontokens.md: dense 22.4 vs 5.1). It
 # is F's object-token loss
 # (clip_synth-vit8_1xb64-12e_synthetic-rich-captions-objtokens-128x128.py)
 # on every class of the image's label map instead of the objects' boxes,

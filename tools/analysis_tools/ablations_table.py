@@ -206,7 +206,7 @@ def main(argv=None):
                                                   'ablations'))
     parser.add_argument('--compare', nargs='*',
                         default=[osp.join(ROOT, 'results', f'proxy_v{i}')
-                                 for i in (1, 2)],
+                                 for i in (1, 2, 3)],
                         help='folders of earlier proxies\' *_proxy.json, '
                         'oldest first (a column of their outcome each; a '
                         'folder that does not exist is skipped, "" or no '
