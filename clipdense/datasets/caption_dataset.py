@@ -26,7 +26,12 @@ class CaptionDataset(BaseDataset):
             out of that record's samples. A kept ``seg_map`` (a label map's
             path relative to ``data_root``, as the rich-caption corpus
             writes it) also sets the sample's ``seg_map_path``, which
-            :class:`LoadCaptionSegMap` reads.
+            :class:`LoadCaptionSegMap` reads. A record that names its
+            label values itself (``seg_classes``: the corpus's anomaly
+            images since version 4) has its map read only when
+            ``seg_classes`` is kept too; otherwise its samples carry no
+            label map, as that record had none before (a config written for
+            version 3 trains the same on version 4).
     """
     METAINFO = dict()
 
@@ -59,6 +64,9 @@ class CaptionDataset(BaseDataset):
                         f'{self.ann_file}:{lineno}: expected a JSON object '
                         f'with "image" and "caption" ({err})') from None
                 extra = {k: rec[k] for k in self.keep_fields if k in rec}
+                if 'seg_map' in extra and 'seg_classes' in rec and \
+                        'seg_classes' not in extra:
+                    del extra['seg_map']  # its values' names not kept
                 if 'seg_map' in extra:
                     extra['seg_map_path'] = osp.join(root, extra['seg_map'])
                 for cap in caps:

@@ -117,8 +117,8 @@ def test_label_maps_name_the_records_classes(corpus):
     n = 0
     for r in rows:
         if r['kind'] == 'anomaly':
-            assert 'seg_map' not in r
-            continue
+            continue  # test_anomaly_label_maps_are_the_defects
+        assert 'seg_classes' not in r  # spec.CLASSES indices
         seg = np.asarray(Image.open(osp.join(root, r['seg_map'])))
         img = np.asarray(Image.open(osp.join(root, r['image'])))
         assert seg.shape == img.shape[:2] and seg.dtype == np.uint8
@@ -130,6 +130,44 @@ def test_label_maps_name_the_records_classes(corpus):
             assert (seg[y0:y1, x0:x1] == spec.CLASSES.index(name)).any()
         n += 1
     assert n >= 20
+
+
+def test_anomaly_label_maps_are_the_defects(corpus):
+    """Version 4: an anomaly image's label map is 1 on its rendered
+    defect (the pixels that differ from the same draw rendered good) and 0
+    elsewhere, with the two values named intact / damaged <category>."""
+    from PIL import Image
+
+    from clipdense.datasets.synthetic.anomaly import render_anomaly
+    from clipdense.datasets.synthetic.rich_captions import _rng, SPLITS, _RICH
+    root, _, rows = corpus
+    good = bad = 0
+    for i, r in enumerate(rows):
+        if r['kind'] != 'anomaly':
+            continue
+        cat = r['category']
+        assert r['seg_classes'] == [f'intact {cat}', f'damaged {cat}']
+        seg = np.asarray(Image.open(osp.join(root, r['seg_map'])))
+        img = np.asarray(Image.open(osp.join(root, r['image'])))
+        assert seg.shape == img.shape[:2] and seg.dtype == np.uint8
+        assert set(np.unique(seg)) <= {0, 1}
+        if r['defect'] is None:
+            assert not seg.any()
+            good += 1
+            continue
+        assert seg.any() and not seg.all()
+        # the generator's own draw for this record gives the same mask
+        from clipdense.datasets.synthetic.rich_captions import DEFAULT_MIX
+        rng = _rng(0, _RICH, SPLITS.index('train'), i)
+        rng.choice(len(DEFAULT_MIX), p=np.asarray(DEFAULT_MIX))  # kind
+        rng.integers(len(spec.STYLES))
+        rng.integers(len(spec.ANOMALY_CATEGORIES))
+        rng.random()  # good or not
+        rng.integers(len(spec.ANOMALY_CATEGORIES[cat]))
+        _, mask = render_anomaly(rng, img.shape[0], cat, r['defect'])
+        assert ((mask > 0) == (seg == 1)).all()
+        bad += 1
+    assert good >= 2 and bad >= 2
 
 
 def test_part_and_action_words_only_for_objects_that_have_them(corpus):

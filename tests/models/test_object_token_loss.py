@@ -167,25 +167,53 @@ def test_label_map_regions_through_the_pipeline(tmp_path):
     ds = DATASETS.build(dict(
         type='CaptionDataset', data_root=paths['root'],
         ann_file=paths['clip_train'],
-        keep_fields=('kind', 'objects', 'classes', 'seg_map'),
+        keep_fields=('kind', 'objects', 'classes', 'seg_map',
+                     'seg_classes', 'category', 'defect'),
         pipeline=[dict(type='LoadImageFromFile'),
                   dict(type='LoadCaptionSegMap'),
                   dict(type='Resize', scale=(32, 32), keep_ratio=False),
                   dict(type='PackCaptionInputs', with_masks=True,
                        classes=spec.CLASSES)]))
     samples = [ds[i] for i in range(len(ds))]
-    seen = 0
+    seen = anomalies = 0
     for i, s in enumerate(samples):
         ds_ = s['data_samples']
         info = ds.get_data_info(i)
         if info['kind'] == 'anomaly':
-            assert len(ds_['objects']) == 0
+            # version 4: the record names its own values
+            cat = info['category']
+            names = list(ds_['objects'])
+            if info['defect'] is None:
+                assert names == [f'intact {cat}']
+            else:  # a small defect may vanish in the resize
+                assert names[0] == f'intact {cat}'
+                assert names[1:] in ([], [f'damaged {cat}'])
+            anomalies += 1
             continue
         assert sorted(ds_['objects']) == sorted(info['classes'])
         assert ds_['masks'].shape[1:] == (32, 32)
         assert ds_['masks'].any(0).float().mean() > 0.9  # little ignore
         seen += 1
-    assert seen >= 6
+    assert seen >= 6 and anomalies >= 1
+    # without seg_classes kept (a version-3 config such as candidate G's)
+    # the anomaly images carry no label map, as in version 3
+    old = DATASETS.build(dict(
+        type='CaptionDataset', data_root=paths['root'],
+        ann_file=paths['clip_train'],
+        keep_fields=('kind', 'objects', 'classes', 'seg_map'),
+        pipeline=[dict(type='LoadImageFromFile'),
+                  dict(type='LoadCaptionSegMap'),
+                  dict(type='Resize', scale=(32, 32), keep_ratio=False),
+                  dict(type='PackCaptionInputs', with_masks=True,
+                       classes=spec.CLASSES)]))
+    for i in range(len(old)):
+        info = old.get_data_info(i)
+        if info['kind'] == 'anomaly':
+            assert 'seg_map_path' not in info
+            assert len(old[i]['data_samples']['objects']) == 0
+        else:
+            assert list(old[i]['data_samples']['objects']) == list(
+                samples[i]['data_samples']['objects'])
     batch = pseudo_collate(samples)
     model = ContrastiveCLIP('clipdense-synth-vit8', object_loss_weight=1.0,
                             image_size=32)
@@ -209,6 +237,13 @@ def test_pack_with_masks_is_checked():
     assert out['data_samples']['masks'].sum() == 8
     with pytest.raises(ValueError, match='Resize'):
         pack(dict(img=_img(8, 8), caption='c', gt_seg_map=seg))
+    # a record's own names (anomaly images) win over the class list
+    seg[2:] = 0
+    out = pack(dict(img=_img(4, 4), caption='c', gt_seg_map=seg,
+                    seg_classes=['intact tile', 'damaged tile']))
+    assert list(out['data_samples']['objects']) == ['intact tile',
+                                                    'damaged tile']
+    assert out['data_samples']['masks'].sum(dim=(1, 2)).tolist() == [8, 8]
 
 
 def test_load_caption_seg_map_names_a_missing_file(tmp_path):

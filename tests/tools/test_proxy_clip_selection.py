@@ -67,6 +67,30 @@ def test_dense_rule_needs_the_gain_and_bounds_the_losses():
     assert TOOL['choose_dense'](OrderedDict([ref]), 75)[0] == 'A'
 
 
+def a(zs, obj, state, dense, anomaly):
+    return dict(d(zs, obj, state, dense), anomaly=anomaly)
+
+
+def test_anomaly_rule_needs_the_gain_and_keeps_the_dense_score():
+    ref = ('G', a(64.0, 79.4, 84.9, 22.4, 66.4))
+    ok = a(59.5, 74.9, 80.0, 18.0, 71.4)  # +5.0, 0.80x dense, -4.5 points
+    name, why = TOOL['choose_anomaly'](OrderedDict([ref, ('H', ok)]), 75)
+    assert name == 'H' and 'highest anomaly score' in why
+    # the highest anomaly score is the one judged, even if another passes
+    name, why = TOOL['choose_anomaly'](OrderedDict(
+        [ref, ('H', ok), ('I', a(64.0, 79.4, 84.9, 5.0, 90.0))]), 75)
+    assert name == 'G' and 'I has the highest anomaly' in why and \
+        'dense 5.00 < 0.8 x 22.40' in why
+    for bad, word in ((a(64.0, 79.4, 84.9, 22.4, 71.3), 'anomaly'),
+                      (a(64.0, 79.4, 84.9, 17.9, 80.0), 'dense'),
+                      (a(58.9, 79.4, 84.9, 22.4, 80.0), 'zero-shot'),
+                      (a(64.0, 74.3, 84.9, 22.4, 80.0), 'object'),
+                      (a(64.0, 79.4, 74.0, 22.4, 80.0), 'state')):
+        name, why = TOOL['choose_anomaly'](OrderedDict([ref, ('H', bad)]), 75)
+        assert name == 'G' and word in why, (bad, why)
+    assert TOOL['choose_anomaly'](OrderedDict([ref]), 75)[0] == 'G'
+
+
 def test_candidate_argument():
     assert TOOL['parse_candidate']('A: x=1, y=2=w/a.pt') == ('A: x=1, y=2',
                                                             'w/a.pt')
@@ -141,3 +165,34 @@ def test_script_on_untrained_weights(tmp_path):
     assert [c['arch'] for c in saved['candidates']] == [
         'clipdense-synth-vit8', 'clipdense-synth-vit8-avg']
     assert '`clipdense-synth-vit8-avg`' in open(str(out) + '.md').read()
+
+    # the anomaly rule needs a corpus with anomaly label maps (version 4)
+    with pytest.raises(SystemExit, match='no rich-caption corpus'):
+        TOOL['main'](['--candidate', f'ref={ws[0]}', '--candidate',
+                      f'b={ws[1]}', '--rule', 'anomaly', '--data-root',
+                      world['root'], '--rich-root', str(rich)])
+    from clipdense.datasets.synthetic.rich_captions import (
+        MARKER, generate_rich_captions)
+    corpus = generate_rich_captions(str(tmp_path / 'corpus'), seed=0,
+                                    size=128, num_train=1, num_val=16,
+                                    progress=False)['root']
+    rows = [json.loads(x) for x in open(osp.join(corpus, 'clip_val.jsonl'))]
+    assert any(r['kind'] == 'anomaly' and r['defect'] for r in rows)
+    adopted, scores = TOOL['main']([
+        '--candidate', f'ref={ws[0]}', '--candidate', f'b={ws[1]}',
+        '--rule', 'anomaly', '--data-root', world['root'], '--rich-root',
+        corpus, '--out', str(out)])
+    for v in scores.values():
+        assert 0 <= v['anomaly'] <= 100 and 0 <= v['anomaly_naive'] <= 100
+        assert 'dense' in v
+    assert scores['ref']['anomaly'] != scores['b']['anomaly']
+    saved = json.load(open(str(out) + '.json'))
+    assert saved['rule'] == 'anomaly' and saved['anomaly_gain'] == 5.0
+    marker = json.load(open(osp.join(corpus, MARKER)))
+    marker['version'] = 3
+    with open(osp.join(corpus, MARKER), 'w') as f:
+        json.dump(marker, f)
+    with pytest.raises(SystemExit, match='version 4'):
+        TOOL['main'](['--candidate', f'ref={ws[0]}', '--candidate',
+                      f'b={ws[1]}', '--rule', 'anomaly', '--data-root',
+                      world['root'], '--rich-root', corpus])

@@ -41,6 +41,29 @@ zero-shot top-1 and object score are each at most ``--max-drop`` (5) points
 below the reference's, and its state score is ``--min-state`` or more;
 otherwise the reference is kept.
 
+``--rule anomaly`` (the seventh round, written down on 2026-12-07 at 12:10,
+while candidate H trained and before any ablation was rerun on it) adds an
+anomaly-localization property to the dense rule's scores, measured on the
+rich-caption corpus's **val** split (never trained on, and not the
+synthetic MVTec world the AnoVL bench reports):
+
+* ``anomaly``: pixel AUROC (%) of the value-path tokens (the training-free
+  read-out) against AnoVL's state prompts, mean over the anomaly
+  categories: each token's ``p_a`` of softmax([cos(t, normal),
+  cos(t, anomalous)]) (AnoVL's prompt ensembles,
+  ``anomaly_prompts.state_prompts(category, 'anovl')``, no temperature),
+  upsampled bilinearly to the image, against the defect pixels of the
+  corpus's label maps (version 4) over that category's good and defective
+  val images. ``anomaly_naive`` is the same with the naive dense tokens
+  (reported, not judged).
+
+The anomaly rule adopts the candidate with the highest anomaly score if it
+is at least ``--anomaly-gain`` (5) points above the reference's, its dense
+score is at least ``--dense-keep`` (0.8) times the reference's, its
+zero-shot top-1 and object score are each at most ``--max-drop`` points
+below the reference's, and its state score is ``--min-state`` or more;
+otherwise the reference is kept.
+
 A candidate's architecture follows its weights as ``NAME=WEIGHTS@ARCH``
 (default ``clipdense-synth-vit8``).
 """
@@ -109,8 +132,98 @@ def dense_score(arch, weights, data_root, limit=None):
     return R.miou(naive), R.miou(value)
 
 
+def anomaly_score(arch, weights, rich_root, limit=None):
+    """``(value-path, naive)`` pixel AUROC (%) on the rich-caption
+    corpus's val anomaly images, mean over categories (see the module
+    docstring)."""
+    import cv2
+    import numpy as np
+    import proxy_clip_report as R
+    import torch
+    import torch.nn.functional as F
+
+    from clipdense.models.utils.anomaly_prompts import state_prompts
+    check_anomaly_corpus(rich_root)
+    rows = [r for r in _read_jsonl(osp.join(rich_root, 'clip_val.jsonl'))
+            if r.get('kind') == 'anomaly']
+    if limit is not None:
+        rows = rows[:limit]
+    bb = R.build_backbone(dict(arch=arch, weights=weights, backbone=dict(
+        type=_vision_type(arch), out_indices=(-1, ), pyramid=False)))
+    paths = [osp.join(rich_root, r['image']) for r in rows]
+    _, value, dense = R.extract(bb, paths)
+    import open_clip
+
+    from clipdense.evaluation.zero_shot import load_open_clip
+    model = load_open_clip(arch, weights)
+    tok = open_clip.get_tokenizer(arch)
+    out = {'value': [], 'naive': []}
+    for cat in sorted({r['category'] for r in rows}):
+        idx = [i for i, r in enumerate(rows) if r['category'] == cat]
+        gts = []
+        for i in idx:
+            seg = cv2.imread(osp.join(rich_root, rows[i]['seg_map']),
+                             cv2.IMREAD_UNCHANGED)
+            if seg is None:
+                raise SystemExit(f'cannot read {rows[i]["seg_map"]}')
+            gts.append(seg == 1)
+        gt = np.stack(gts)
+        if gt.all() or not gt.any():
+            continue  # one-sided: no AUROC
+        prompts = state_prompts(cat, 'anovl')
+        with torch.no_grad():
+            text = torch.stack([F.normalize(model.encode_text(
+                tok(list(prompts[k])), normalize=True).mean(0), dim=-1)
+                for k in ('normal', 'anomalous')])
+        for key, feats in (('value', value), ('naive', dense)):
+            f = F.normalize(feats[idx], dim=1)
+            cos = torch.einsum('bdhw,kd->bkhw', f, text)
+            pa = cos.softmax(1)[:, 1:]
+            pa = F.interpolate(pa, size=gt.shape[1:], mode='bilinear',
+                               align_corners=False)[:, 0]
+            out[key].append(R.auroc(pa.flatten().numpy(),
+                                    gt.reshape(-1).astype(int)))
+    if not out['value']:
+        raise SystemExit(f'no anomaly category of {rich_root} val has both '
+                         'defect and intact pixels')
+    return float(np.mean(out['value'])), float(np.mean(out['naive']))
+
+
+def check_anomaly_corpus(rich_root):
+    """Exit with the fix unless ``rich_root`` holds a rich-caption corpus
+    with anomaly label maps (version 4 or later)."""
+    from clipdense.datasets.synthetic.rich_captions import \
+        RICH_CAPTIONS_VERSION
+    marker = read_rich_marker(rich_root)
+    if marker.get('version', 0) < 4:
+        raise SystemExit(
+            f'--rule anomaly needs the rich-caption corpus of version 4 or '
+            f'later (anomaly label maps); {rich_root} is version '
+            f'{marker.get("version")}: regenerate it (make proxy-clip, or '
+            f'generate_rich_captions(..., force=True); current version '
+            f'{RICH_CAPTIONS_VERSION})')
+
+
+def _read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def read_rich_marker(rich_root):
+    from clipdense.datasets.synthetic.rich_captions import MARKER, read_marker
+    if not osp.isfile(osp.join(rich_root, MARKER)):
+        raise SystemExit(f'no rich-caption corpus at {rich_root} (make '
+                         'proxy-clip writes it)')
+    return read_marker(rich_root)
+
+
+def _vision_type(arch):
+    from clipdense.models.utils.clip_archs import vision_backbone_type
+    return vision_backbone_type(arch)
+
+
 def score(weights, data_root, rich_root, limit=None, arch=ARCH,
-          dense=False):
+          dense=False, anomaly=False):
     from caption_word_sensitivity import sensitivity
 
     from clipdense.evaluation.zero_shot import zero_shot_classification
@@ -127,6 +240,9 @@ def score(weights, data_root, rich_root, limit=None, arch=ARCH,
         res['naive_dense_train'] = naive
         res['maskclip_value_train'] = value
         res['dense'] = (naive + value) / 2
+    if anomaly:
+        res['anomaly'], res['anomaly_naive'] = anomaly_score(
+            arch, weights, rich_root, limit)
     return res
 
 
@@ -179,6 +295,32 @@ def choose_dense(scores, min_state, gain=1.5, max_drop=5.0):
         f'and keeps state >= {min_state}'))
 
 
+def choose_anomaly(scores, min_state, gain=5.0, dense_keep=0.8,
+                   max_drop=5.0):
+    """``(adopted name, reason)`` by the anomaly rule of the module
+    docstring; the first entry of ``scores`` is the reference."""
+    def fails_of(b, r):
+        fails = []
+        if not b['anomaly'] >= r['anomaly'] + gain:
+            fails.append(f'anomaly {b["anomaly"]:.1f} < {r["anomaly"]:.1f} '
+                         f'+ {gain}')
+        if not b['dense'] >= dense_keep * r['dense']:
+            fails.append(f'dense {b["dense"]:.2f} < {dense_keep} x '
+                         f'{r["dense"]:.2f}')
+        for key, label in (('zero_shot_top1', 'zero-shot'),
+                           ('object', 'object')):
+            if b[key] is None or b[key] < r[key] - max_drop:
+                fails.append(f'{label} {_f(b[key])} more than {max_drop} '
+                             f'below {r[key]:.1f}')
+        return fails + _state_fails(b, min_state)
+
+    return _judge(scores, 'anomaly', fails_of, lambda best, ref: (
+        f'{best} has the highest anomaly score, at least {gain} points above '
+        f'{ref}\'s, keeps at least {dense_keep} x its dense score, loses at '
+        f'most {max_drop} points of zero-shot and object score, and keeps '
+        f'state >= {min_state}'))
+
+
 def choose(scores, min_state):
     """``(adopted name, reason)`` by the rule of the module docstring; the
     first entry of ``scores`` (an ordered ``{name: scores}``) is the
@@ -203,7 +345,7 @@ def main(argv=None):
                         required=True,
                         help='"NAME=WEIGHTS" or "NAME=WEIGHTS@ARCH"; the '
                         'first is the reference')
-    parser.add_argument('--rule', choices=('nouns', 'dense'),
+    parser.add_argument('--rule', choices=('nouns', 'dense', 'anomaly'),
                         default='nouns')
     parser.add_argument('--data-root', default=osp.join(ROOT, 'data',
                                                         'synthetic'))
@@ -212,6 +354,8 @@ def main(argv=None):
     parser.add_argument('--min-state', type=float, default=75.0)
     parser.add_argument('--dense-gain', type=float, default=1.5)
     parser.add_argument('--max-drop', type=float, default=5.0)
+    parser.add_argument('--anomaly-gain', type=float, default=5.0)
+    parser.add_argument('--dense-keep', type=float, default=0.8)
     parser.add_argument('--limit', type=int, default=None,
                         help='first N rich val captions and flat train '
                         'images (tests)')
@@ -229,12 +373,20 @@ def main(argv=None):
         if arch not in open_clip.list_models():
             raise SystemExit(f'candidate {name!r}: unknown architecture '
                              f'{arch!r} (not in open_clip.list_models())')
-    dense = args.rule == 'dense'
+    anomaly = args.rule == 'anomaly'
+    dense = args.rule == 'dense' or anomaly
+    if anomaly:
+        check_anomaly_corpus(args.rich_root)
     t0 = time.time()
     scores = OrderedDict((name, score(w, args.data_root, args.rich_root,
-                                      args.limit, arch=arch, dense=dense))
+                                      args.limit, arch=arch, dense=dense,
+                                      anomaly=anomaly))
                          for name, w, arch in cands)
-    if dense:
+    if anomaly:
+        adopted, reason = choose_anomaly(scores, args.min_state,
+                                         args.anomaly_gain, args.dense_keep,
+                                         args.max_drop)
+    elif dense:
         adopted, reason = choose_dense(scores, args.min_state,
                                        args.dense_gain, args.max_drop)
     else:
@@ -245,6 +397,8 @@ def main(argv=None):
     cols = ('zero_shot_top1', ) + KINDS + ('recall@1', )
     if dense:
         cols += ('naive_dense_train', 'maskclip_value_train', 'dense')
+    if anomaly:
+        cols += ('anomaly_naive', 'anomaly')
     intro = ('Scored on properties of the CLIP alone (the rule and the '
              "definitions: the script's docstring): zero-shot top-1 (%) on "
              'the quickstart\'s held-out single-object images, and the '
@@ -256,6 +410,11 @@ def main(argv=None):
                   'segmentation mIoU on the flat world\'s train split, the '
                   'dense tokens (naive) and MaskCLIP\'s value path, and '
                   'their mean.')
+    if anomaly:
+        intro += (' Anomaly (rule `anomaly`): pixel AUROC on the rich '
+                  'val split\'s anomaly images against AnoVL\'s state '
+                  'prompts, the naive dense tokens and the value path '
+                  '(judged), mean over categories.')
     lines = ['# Choosing the proxy CLIP recipe', '', f'Command: `{cmd}`', '',
              intro + ' The first row is the reference.', '',
              '| candidate | weights | arch | ' + ' | '.join(cols) + ' |',
@@ -276,7 +435,8 @@ def main(argv=None):
         candidates=[dict(name=n, weights=osp.relpath(w, ROOT), arch=a,
                          **scores[n]) for n, w, a in cands],
         adopted=adopted, reason=reason, min_state=args.min_state,
-        dense_gain=args.dense_gain, max_drop=args.max_drop),
+        dense_gain=args.dense_gain, max_drop=args.max_drop,
+        anomaly_gain=args.anomaly_gain, dense_keep=args.dense_keep),
         indent=2).encode())
     print(md)
     return adopted, scores

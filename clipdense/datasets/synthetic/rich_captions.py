@@ -51,8 +51,9 @@ from .writers import mask_bbox, save_png, write_jsonl
 
 # bump when a change alters any written byte
 # 2: records carry object boxes; 3: scene, parts and stuff images have a
-# semantic label map (labels/<split>/..., the record's "seg_map")
-RICH_CAPTIONS_VERSION = 3
+# semantic label map (labels/<split>/..., the record's "seg_map"); 4: anomaly
+# images too, of their intact / defect regions, named by "seg_classes"
+RICH_CAPTIONS_VERSION = 4
 MARKER = '.clipdense_rich_captions.json'
 SPLITS = ('train', 'val')
 _RICH = 11  # seed stream (the world uses 1..6)
@@ -281,6 +282,15 @@ def anomaly_caption(rng, category, defect, mask):
     return text
 
 
+def anomaly_region_names(category):
+    """The names of an anomaly image's label-map values (version 4): 0 is
+    the intact rest of the image (background included, as the pixel
+    metrics count it), 1 the defect. One fixed phrase per side (an intact
+    state word of the captions and a generic anomalous one), so that the
+    region loss never has two names for one side of one category."""
+    return (f'intact {category}', f'damaged {category}')
+
+
 def visible_box(mask):
     """``[x0, y0, x1, y1]`` (pixels, ``x1``/``y1`` exclusive) around the
     True pixels of ``mask``; None when there are none."""
@@ -303,6 +313,12 @@ def _rich_job(job):
         img, mask = render_anomaly(rng, size, cat, defect)
         caption = anomaly_caption(rng, cat, defect, mask)
         rec.update(category=cat, defect=defect, style=None, classes=[])
+        # version 4: a label map of the state regions, named per record
+        # (label 0: the intact rest of the image, 1: the defect's pixels)
+        seg_rel = f'labels/{split}/rich_{split}_{i:05d}.png'
+        save_png(osp.join(root, seg_rel), (mask > 0).astype(np.uint8))
+        rec.update(seg_map=seg_rel,
+                   seg_classes=list(anomaly_region_names(cat)))
     else:
         if kind == 'scene':
             scene = sample_scene(rng, size, num_objects=(2, 4))
@@ -353,7 +369,9 @@ def generate_rich_captions(out_dir, *, seed=0, size=128, num_train=10000,
     ``"objects"``, the visible things, and ``"boxes"``, each one's visible
     ``[x0, y0, x1, y1]`` in pixels, and ``"seg_map"``, the image's semantic
     label map: a uint8 PNG of ``spec.CLASSES`` indices, 255 = ignore, as
-    the world's ``ann_dir``) with paths relative to ``out_dir``
+    the world's ``ann_dir``; anomaly records have ``"seg_map"`` too, 0 for
+    the intact rest of the image and 1 for the defect, with those two
+    values' names in ``"seg_classes"``) with paths relative to ``out_dir``
     (``images/<split>/rich_<split>_NNNNN.png``, ``labels/<split>/...``). The same arguments give the
     same bytes; a second call returns at once (marker file). ``mix`` is the
     fraction of scene / parts / anomaly / stuff-only images.

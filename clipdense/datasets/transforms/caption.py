@@ -190,7 +190,7 @@ class LoadCaptionSegMap(BaseTransform):
     into ``gt_seg_map``, which ``Resize`` then resizes by nearest
     neighbour and ``PackCaptionInputs(with_masks=True)`` turns into one
     mask per class. Samples without a label map (the rich-caption corpus's
-    anomaly images) pass unchanged.
+    anomaly images before version 4) pass unchanged.
     """
 
     def transform(self, results):

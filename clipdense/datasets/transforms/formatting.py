@@ -23,7 +23,10 @@ class PackCaptionInputs(BaseTransform):
             :class:`LoadCaptionSegMap` and resized with the image): its
             name in ``objects`` (from ``classes``) and its pixels in
             ``masks``. Values outside ``classes`` (255 = ignore) are not
-            regions; a sample without a label map packs none.
+            regions; a sample without a label map packs none. A sample
+            whose record names its own label values (``seg_classes``, the
+            rich-caption corpus's anomaly images since version 4: intact /
+            defect; kept with ``keep_fields``) is read with those names.
         classes (sequence[str]): the label map's class names, by index
             (needed with ``with_masks``).
 
@@ -59,9 +62,11 @@ class PackCaptionInputs(BaseTransform):
                 f'PackCaptionInputs: the label map of '
                 f'{results.get("img_path")} is {seg.shape[:2]} but the image '
                 f'{tuple(shape)}; resize both in one transform (Resize)')
+        classes = results.get('seg_classes')
+        classes = self.classes if classes is None else tuple(classes)
         seg = torch.from_numpy(np.ascontiguousarray(seg).astype(np.int64))
-        ids = [int(i) for i in seg.unique() if 0 <= i < len(self.classes)]
-        names = np.array([self.classes[i] for i in ids], dtype=str)
+        ids = [int(i) for i in seg.unique() if 0 <= i < len(classes)]
+        names = np.array([classes[i] for i in ids], dtype=str)
         masks = torch.stack([seg == i for i in ids]) if ids else \
             torch.zeros((0, ) + tuple(shape), dtype=torch.bool, device='cpu')
         return names, masks
