@@ -1,6 +1,7 @@
 """tools/analysis_tools/proxy_clip_report.py and ablations_table.py on a
 tiny world with untrained weights (plumbing and the resolution diagnostic;
 the real numbers come from the trained CLIPs)."""
+import argparse
 import json
 import os.path as osp
 import runpy
@@ -77,8 +78,20 @@ def test_anovl_on_the_proxy(setup):
     rows = bench['main'](['--data-root', world['root'], '--proxy',
                           weights['clipdense-synth-vit8'], '--bench-dir',
                           str(tmp / 'b'), '--seeds', '0', '1', '--out',
-                          str(tmp / 'anomaly_proxy')])
-    assert [len(r['runs']) for r in rows] == [1, 1, 2, 1]
+                          str(tmp / 'anomaly_proxy'), '--tfa-paths', 'value'])
+    assert [len(r['runs']) for r in rows] == [1, 1, 2, 1, 1]
+    # the diagnostic row: the training-free config read on the value path
+    assert 'value path' in rows[4]['method']
+    assert rows[4]['mean']['pixel_auroc'] != rows[1]['mean']['pixel_auroc']
+    vcfg = bench['proxy_cfg'](bench['CONFIGS'][1][1], argparse.Namespace(
+        bench_dir=str(tmp / 'c'), data_root=world['root'],
+        proxy=weights['clipdense-synth-vit8']), 0, 'value')
+    assert vcfg.model.feature_path == 'value'
+    assert 'value' in vcfg.model.backbone.joint_outputs
+    # the file names the weights it ran, not the default cache
+    md = open(str(tmp / 'anomaly_proxy.md')).read()
+    assert f'`{weights["clipdense-synth-vit8"]}`' in md
+    assert 'work_dirs/proxy/proxy_clip.pt' not in md
     assert rows[3]['method'].startswith('WinCLIP') and rows[3]['spread'] is None
     assert rows[0]['spread'] is None and rows[2]['spread'] is not None
     for r in rows:

@@ -46,12 +46,25 @@ CONFIGS = [
      'configs/winclip/winclip_clip-synth-rn_synthetic-mvtec-128x128.py', False),
 ]
 METRICS = ('pixel_auroc', 'aupro', 'image_auroc', 'pixel_ap')
+PATH_NAMES = {'value': "value path (MaskCLIP's read-out)",
+              'dense': 'plain patch tokens (q-k)'}
 
 
-def proxy_cfg(path, args, seed):
+def _shown(path):
+    """``path`` relative to the repository when inside it."""
+    rel = osp.relpath(osp.abspath(path), ROOT)
+    return path if rel.startswith('..') else rel
+
+
+def proxy_cfg(path, args, seed, feature_path=None):
+    """The config at ``path`` on the proxy; ``feature_path`` replaces the
+    detector's patch-token path (the ``--tfa-paths`` diagnostic rows)."""
     from mmengine.config import Config
     cfg = Config.fromfile(osp.join(ROOT, path))
     name = osp.splitext(osp.basename(path))[0].replace('synth-rn', 'synth-vit8')
+    if feature_path is not None:
+        cfg.model.feature_path = feature_path
+        name += f'_{feature_path}'
     cfg.work_dir = osp.join(args.bench_dir, f'{name}_seed{seed}')
     cfg.load_from = None
     cfg.launcher = 'none'
@@ -64,8 +77,9 @@ def proxy_cfg(path, args, seed):
     cfg.test_dataloader.dataset.data_root = osp.join(args.data_root, 'mvtec')
     bb = cfg.model.backbone
     outs = tuple(bb.joint_outputs)
-    if cfg.model.get('feature_path') == 'vv' and 'vv' not in outs:
-        outs += ('vv', )  # the ViT computes the V-V path only on request
+    fp = cfg.model.get('feature_path')
+    if fp in ('vv', 'value', 'dense') and fp not in outs:
+        outs += (fp, )  # the ViT computes the V-V path only on request
     cfg.model.backbone = dict(type='OpenCLIPViT', arch='clipdense-synth-vit8',
                               pretrained=args.proxy, pyramid=False,
                               out_indices=(-1, ),
@@ -88,6 +102,11 @@ def main(argv=None):
                                                         'anomaly_proxy'))
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--out', default=osp.join(ROOT, 'results', 'anomaly_proxy'))
+    parser.add_argument('--tfa-paths', nargs='*', default=[],
+                        choices=('value', 'dense'),
+                        help='diagnostic rows after the four: the training-free '
+                        'config with these patch-token paths instead of V-V '
+                        "(MaskCLIP's value path, the plain q-k tokens)")
     args = parser.parse_args(argv)
     if not osp.isfile(args.proxy):
         raise SystemExit(f'no proxy CLIP at {args.proxy}: run `make proxy-clip`')
@@ -96,11 +115,15 @@ def main(argv=None):
     from clipdense.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     rows = []
-    for name, path, random in CONFIGS:
+    tfa = CONFIGS[1][1]
+    extra = [(f'diagnostic: the training-free config with the {PATH_NAMES[p]} '
+              'instead of V-V', tfa, False, p) for p in args.tfa_paths]
+    for name, path, random, *fp in [c + (None, ) for c in CONFIGS] + extra:
+        fp = fp[0]
         runs = []
         for seed in (args.seeds if random else args.seeds[:1]):
             t0 = time.perf_counter()
-            metrics = dict(Runner.from_cfg(proxy_cfg(path, args, seed)).test())
+            metrics = dict(Runner.from_cfg(proxy_cfg(path, args, seed, fp)).test())
             runs.append(dict(seed=seed, seconds=time.perf_counter() - t0,
                              metrics={k: float(v) for k, v in metrics.items()}))
             print(f'{name} seed {seed}: ' + ', '.join(
@@ -115,7 +138,7 @@ def main(argv=None):
              'tree)', '',
              f'Command: `{cmd.strip()}`', '',
              'The tiny-CLIP AnoVL and WinCLIP configs with the proxy CLIP '
-             '(`clipdense-synth-vit8`, `work_dirs/proxy/proxy_clip.pt`) in both towers; '
+             f'(`clipdense-synth-vit8`, `{_shown(args.proxy)}`) in both towers; '
              'metrics in percent, mean over the 4 categories. Rows with test-time '
              f'adaptation: mean over seeds {args.seeds} and their spread (max - min); '
              'the other rows are deterministic (one run).', '',

@@ -60,6 +60,13 @@ SYNTH_PROXY = {
                        'denseclip_clip-synth-vit8_1xb8-120_synthetic-flat-128x128.py'),
 }
 PROXY_WEIGHTS = 'work_dirs/proxy/proxy_clip.pt'
+# --clip proxy trains four times the configs' 120 iterations: issue #25
+# asks for schedules that converge, and at 120 the poly decay stopped the
+# fourth proxy's runs with the loss near 0.33 (0.21-0.31 after 480;
+# results/schedule_x1/ has the 120-iteration runs); picked after seeing the
+# short schedule's ablation, as the only length tried, and kept whatever
+# it showed (configs/synthetic_clip/README.md, seventh round)
+PROXY_ITERS = 480
 CLAIM = 'DenseCLIP > CLIP + FPN (segmentation)'
 ADE = {
     'clipfpn': 'clipfpn_rn50-openai_8xb4-80k_ade20k-512x512.py',
@@ -501,7 +508,8 @@ def main(argv=None):
     parser.add_argument('--seeds', type=int, nargs='+', default=None,
                         help='training seeds (default 0 1; 0 1 2 with --clip proxy)')
     parser.add_argument('--iters', type=int, default=None,
-                        help='training iterations (default: the configs)')
+                        help='training iterations (default: the configs; '
+                        f'{PROXY_ITERS} with --clip proxy)')
     parser.add_argument('--repeats', type=int, default=5,
                         help='timed forward passes per model (latency)')
     parser.add_argument('--skip-synthetic', action='store_true')
@@ -518,6 +526,8 @@ def main(argv=None):
                      f'choose from {list(args.synth)}')
     if args.seeds is None:
         args.seeds = [0, 1, 2] if proxy else [0, 1]
+    if proxy and args.iters is None:
+        args.iters = PROXY_ITERS
     if args.work_dir is None:
         args.work_dir = 'work_dirs/denseclip_proxy' if proxy else 'work_dirs/denseclip/bench'
     if proxy:
@@ -565,7 +575,7 @@ def proxy_ablation(syn):
             if len(c) >= 2:
                 curves.append(f"{labels[m]} seed {r['seed']}: "
                               + ' -> '.join(f'{v:.3f}' for v in c[-3:]))
-    schedule = (f'{iters} iterations of batch 8 (the tiny-CLIP recipe: linear warm-up for '
+    schedule = (f'{iters} iterations of batch 8 (the tiny-CLIP recipe\'s shape: linear warm-up for '
                 'the first eighth, then poly), the same for both arms; one evaluation '
                 'after the last iteration. Training loss, mean over the last three '
                 'tenths of the run: ' + '; '.join(curves))

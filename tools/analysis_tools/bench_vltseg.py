@@ -59,6 +59,12 @@ CONFIGS_PROXY = (
      'configs/vltseg/vltseg_synth-vit8-scratch_1xb4-150_synthetic-flat-128x128.py'),
 )
 PROXY_WEIGHTS = 'work_dirs/proxy/proxy_clip.pt'
+# --clip proxy trains four times the configs' 150 iterations: issue #25
+# asks for schedules that converge, and at 150 the loss of the fourth proxy
+# still fell in every tenth (results/schedule_x1/); picked after seeing the
+# short schedule's ablation, as the only length tried, and kept whatever
+# it showed (configs/synthetic_clip/README.md, seventh round)
+PROXY_ITERS = 600
 CLAIM = 'CLIP init > random init under style shift (VLTSeg)'
 
 
@@ -143,7 +149,7 @@ def proxy_ablation(args, summary, rows):
                       higher_is_better=True, order=order, arms=arms)],
         seeds=list(args.train_seeds),
         schedule=(f'{iters} iterations of batch {rows[0]["batch_size"]} (the '
-                  'tiny-CLIP recipe: constant lr for the first tenth, then '
+                  'tiny-CLIP recipe\'s shape: constant lr for the first tenth, then '
                   'poly), the same for both arms; one evaluation after the '
                   'last iteration. Training loss, mean over the last three '
                   'tenths of the run: ' + '; '.join(curves)),
@@ -186,7 +192,8 @@ def main(argv=None):
                         'results/vltseg_synthetic, with --clip proxy '
                         'results/vltseg_proxy)')
     parser.add_argument('--iters', type=int, default=None,
-                        help='training iterations (default: the configs)')
+                        help='training iterations (default: the configs; '
+                        f'{PROXY_ITERS} with --clip proxy)')
     parser.add_argument('--seed', type=int, default=0,
                         help='seed of the synthetic world and tiny CLIP '
                         '(their caches)')
@@ -201,6 +208,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     proxy = args.clip == 'proxy'
     configs = CONFIGS_PROXY if proxy else CONFIGS
+    if proxy and args.iters is None:
+        args.iters = PROXY_ITERS
     if args.work_dir is None:
         args.work_dir = 'work_dirs/vltseg_proxy' if proxy else 'work_dirs/vltseg'
     if args.out is None:
