@@ -88,6 +88,12 @@ def test_anovl_on_the_proxy(setup):
         proxy=weights['clipdense-synth-vit8']), 0, 'value')
     assert vcfg.model.feature_path == 'value'
     assert 'value' in vcfg.model.backbone.joint_outputs
+    last = bench['proxy_cfg'](bench['CONFIGS'][1][1], argparse.Namespace(
+        bench_dir=str(tmp / 'c'), data_root=world['root'],
+        proxy=weights['clipdense-synth-vit8']), 0, 'vv-last')
+    assert last.model.feature_path == 'vv'
+    assert tuple(last.model.backbone.vv_indices) == (-1, )
+    assert 'vv-last' in last.work_dir
     # the file names the weights it ran, not the default cache
     md = open(str(tmp / 'anomaly_proxy.md')).read()
     assert f'`{weights["clipdense-synth-vit8"]}`' in md

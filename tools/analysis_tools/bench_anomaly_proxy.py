@@ -47,7 +47,8 @@ CONFIGS = [
 ]
 METRICS = ('pixel_auroc', 'aupro', 'image_auroc', 'pixel_ap')
 PATH_NAMES = {'value': "value path (MaskCLIP's read-out)",
-              'dense': 'plain patch tokens (q-k)'}
+              'dense': 'plain patch tokens (q-k)',
+              'vv-last': 'V-V path in the last block only'}
 
 
 def _shown(path):
@@ -62,9 +63,14 @@ def proxy_cfg(path, args, seed, feature_path=None):
     from mmengine.config import Config
     cfg = Config.fromfile(osp.join(ROOT, path))
     name = osp.splitext(osp.basename(path))[0].replace('synth-rn', 'synth-vit8')
+    vv_indices = None
+    if feature_path == 'vv-last':  # V-V in the last block only
+        feature_path, vv_indices = 'vv', (-1, )
+        name += '_vv-last'
+    elif feature_path is not None:
+        name += f'_{feature_path}'
     if feature_path is not None:
         cfg.model.feature_path = feature_path
-        name += f'_{feature_path}'
     cfg.work_dir = osp.join(args.bench_dir, f'{name}_seed{seed}')
     cfg.load_from = None
     cfg.launcher = 'none'
@@ -85,6 +91,8 @@ def proxy_cfg(path, args, seed, feature_path=None):
                               out_indices=(-1, ),
                               joint_outputs=outs,
                               freeze='all')
+    if vv_indices is not None:
+        cfg.model.backbone.vv_indices = vv_indices
     # AnoVL's text tower sits in its head, WinCLIP's in the detector
     enc = head.text_encoder if 'text_encoder' in head else cfg.model.text_encoder
     enc.arch = 'clipdense-synth-vit8'
@@ -103,10 +111,11 @@ def main(argv=None):
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--out', default=osp.join(ROOT, 'results', 'anomaly_proxy'))
     parser.add_argument('--tfa-paths', nargs='*', default=[],
-                        choices=('value', 'dense'),
+                        choices=tuple(PATH_NAMES),
                         help='diagnostic rows after the four: the training-free '
                         'config with these patch-token paths instead of V-V '
-                        "(MaskCLIP's value path, the plain q-k tokens)")
+                        "in every block (MaskCLIP's value path, the plain q-k "
+                        'tokens, V-V in the last block only)')
     args = parser.parse_args(argv)
     if not osp.isfile(args.proxy):
         raise SystemExit(f'no proxy CLIP at {args.proxy}: run `make proxy-clip`')
@@ -117,7 +126,8 @@ def main(argv=None):
     rows = []
     tfa = CONFIGS[1][1]
     extra = [(f'diagnostic: the training-free config with the {PATH_NAMES[p]} '
-              'instead of V-V', tfa, False, p) for p in args.tfa_paths]
+              'instead of V-V in every block', tfa, False, p)
+             for p in args.tfa_paths]
     for name, path, random, *fp in [c + (None, ) for c in CONFIGS] + extra:
         fp = fp[0]
         runs = []
