@@ -274,20 +274,25 @@ def _state_fails(b, min_state):
     return []
 
 
+def _bounded_fails(b, r, key, factor, max_drop, min_state):
+    """What candidate ``b`` fails against reference ``r``: ``b[key]`` below
+    ``factor`` x the reference's, zero-shot or object score more than
+    ``max_drop`` points below it, state below ``min_state``."""
+    fails = []
+    if not b[key] >= factor * r[key]:
+        fails.append(f'{key} {b[key]:.2f} < {factor} x {r[key]:.2f}')
+    for k, label in (('zero_shot_top1', 'zero-shot'), ('object', 'object')):
+        if b[k] is None or b[k] < r[k] - max_drop:
+            fails.append(f'{label} {_f(b[k])} more than {max_drop} '
+                         f'below {r[k]:.1f}')
+    return fails + _state_fails(b, min_state)
+
+
 def choose_dense(scores, min_state, gain=1.5, max_drop=5.0):
     """``(adopted name, reason)`` by the dense rule of the module
     docstring; the first entry of ``scores`` is the reference."""
     def fails_of(b, r):
-        fails = []
-        if not b['dense'] >= gain * r['dense']:
-            fails.append(f'dense {b["dense"]:.2f} < {gain} x '
-                         f'{r["dense"]:.2f}')
-        for key, label in (('zero_shot_top1', 'zero-shot'),
-                           ('object', 'object')):
-            if b[key] is None or b[key] < r[key] - max_drop:
-                fails.append(f'{label} {_f(b[key])} more than {max_drop} '
-                             f'below {r[key]:.1f}')
-        return fails + _state_fails(b, min_state)
+        return _bounded_fails(b, r, 'dense', gain, max_drop, min_state)
 
     return _judge(scores, 'dense', fails_of, lambda best, ref: (
         f'{best} has the highest dense score, at least {gain} x {ref}\'s, '
@@ -304,15 +309,8 @@ def choose_anomaly(scores, min_state, gain=5.0, dense_keep=0.8,
         if not b['anomaly'] >= r['anomaly'] + gain:
             fails.append(f'anomaly {b["anomaly"]:.1f} < {r["anomaly"]:.1f} '
                          f'+ {gain}')
-        if not b['dense'] >= dense_keep * r['dense']:
-            fails.append(f'dense {b["dense"]:.2f} < {dense_keep} x '
-                         f'{r["dense"]:.2f}')
-        for key, label in (('zero_shot_top1', 'zero-shot'),
-                           ('object', 'object')):
-            if b[key] is None or b[key] < r[key] - max_drop:
-                fails.append(f'{label} {_f(b[key])} more than {max_drop} '
-                             f'below {r[key]:.1f}')
-        return fails + _state_fails(b, min_state)
+        return fails + _bounded_fails(b, r, 'dense', dense_keep, max_drop,
+                                      min_state)
 
     return _judge(scores, 'anomaly', fails_of, lambda best, ref: (
         f'{best} has the highest anomaly score, at least {gain} points above '
