@@ -64,12 +64,10 @@ def proxy_cfg(path, args, seed, feature_path=None):
     cfg = Config.fromfile(osp.join(ROOT, path))
     name = osp.splitext(osp.basename(path))[0].replace('synth-rn', 'synth-vit8')
     vv_indices = None
-    if feature_path == 'vv-last':  # V-V in the last block only
-        feature_path, vv_indices = 'vv', (-1, )
-        name += '_vv-last'
-    elif feature_path is not None:
-        name += f'_{feature_path}'
     if feature_path is not None:
+        name += f'_{feature_path}'
+        if feature_path == 'vv-last':  # V-V in the last block only
+            feature_path, vv_indices = 'vv', (-1, )
         cfg.model.feature_path = feature_path
     cfg.work_dir = osp.join(args.bench_dir, f'{name}_seed{seed}')
     cfg.load_from = None
@@ -84,8 +82,8 @@ def proxy_cfg(path, args, seed, feature_path=None):
     bb = cfg.model.backbone
     outs = tuple(bb.joint_outputs)
     fp = cfg.model.get('feature_path')
-    if fp in ('vv', 'value', 'dense') and fp not in outs:
-        outs += (fp, )  # the ViT computes the V-V path only on request
+    if fp is not None and fp not in outs:
+        outs += (fp, )  # the ViT computes each joint path only on request
     cfg.model.backbone = dict(type='OpenCLIPViT', arch='clipdense-synth-vit8',
                               pretrained=args.proxy, pyramid=False,
                               out_indices=(-1, ),
@@ -124,12 +122,11 @@ def main(argv=None):
     from clipdense.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     rows = []
-    tfa = CONFIGS[1][1]
-    extra = [(f'diagnostic: the training-free config with the {PATH_NAMES[p]} '
-              'instead of V-V in every block', tfa, False, p)
-             for p in args.tfa_paths]
-    for name, path, random, *fp in [c + (None, ) for c in CONFIGS] + extra:
-        fp = fp[0]
+    specs = [(*c, None) for c in CONFIGS] + [
+        (f'diagnostic: the training-free config with the {PATH_NAMES[p]} '
+         'instead of V-V in every block', CONFIGS[1][1], False, p)
+        for p in args.tfa_paths]
+    for name, path, random, fp in specs:
         runs = []
         for seed in (args.seeds if random else args.seeds[:1]):
             t0 = time.perf_counter()

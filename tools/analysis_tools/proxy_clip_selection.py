@@ -50,8 +50,9 @@ synthetic MVTec world the AnoVL bench reports):
 * ``anomaly``: pixel AUROC (%) of the value-path tokens (the training-free
   read-out) against AnoVL's state prompts, mean over the anomaly
   categories: each token's ``p_a`` of softmax([cos(t, normal),
-  cos(t, anomalous)]) (AnoVL's prompt ensembles,
-  ``anomaly_prompts.state_prompts(category, 'anovl')``, no temperature),
+  cos(t, anomalous)]) (AnoVL's prompt sentences,
+  ``anomaly_prompts.state_prompts(category, 'anovl')``, each side the mean
+  of its normalised sentence embeddings; no temperature),
   upsampled bilinearly to the image, against the defect pixels of the
   corpus's label maps (version 4) over that category's good and defective
   val images. ``anomaly_naive`` is the same with the naive dense tokens
@@ -142,14 +143,16 @@ def anomaly_score(arch, weights, rich_root, limit=None):
     import torch
     import torch.nn.functional as F
 
+    from clipdense.datasets.synthetic.writers import read_jsonl
     from clipdense.models.utils.anomaly_prompts import state_prompts
+    from clipdense.models.utils.clip_archs import vision_backbone_type
     check_anomaly_corpus(rich_root)
-    rows = [r for r in _read_jsonl(osp.join(rich_root, 'clip_val.jsonl'))
+    rows = [r for r in read_jsonl(osp.join(rich_root, 'clip_val.jsonl'))
             if r.get('kind') == 'anomaly']
     if limit is not None:
         rows = rows[:limit]
     bb = R.build_backbone(dict(arch=arch, weights=weights, backbone=dict(
-        type=_vision_type(arch), out_indices=(-1, ), pyramid=False)))
+        type=vision_backbone_type(arch), out_indices=(-1, ), pyramid=False)))
     paths = [osp.join(rich_root, r['image']) for r in rows]
     _, value, dense = R.extract(bb, paths)
     import open_clip
@@ -192,9 +195,12 @@ def anomaly_score(arch, weights, rich_root, limit=None):
 def check_anomaly_corpus(rich_root):
     """Exit with the fix unless ``rich_root`` holds a rich-caption corpus
     with anomaly label maps (version 4 or later)."""
-    from clipdense.datasets.synthetic.rich_captions import \
-        RICH_CAPTIONS_VERSION
-    marker = read_rich_marker(rich_root)
+    from clipdense.datasets.synthetic.rich_captions import (
+        MARKER, RICH_CAPTIONS_VERSION, read_marker)
+    if not osp.isfile(osp.join(rich_root, MARKER)):
+        raise SystemExit(f'no rich-caption corpus at {rich_root} (make '
+                         'proxy-clip writes it)')
+    marker = read_marker(rich_root)
     if marker.get('version', 0) < 4:
         raise SystemExit(
             f'--rule anomaly needs the rich-caption corpus of version 4 or '
@@ -202,24 +208,6 @@ def check_anomaly_corpus(rich_root):
             f'{marker.get("version")}: regenerate it (make proxy-clip, or '
             f'generate_rich_captions(..., force=True); current version '
             f'{RICH_CAPTIONS_VERSION})')
-
-
-def _read_jsonl(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def read_rich_marker(rich_root):
-    from clipdense.datasets.synthetic.rich_captions import MARKER, read_marker
-    if not osp.isfile(osp.join(rich_root, MARKER)):
-        raise SystemExit(f'no rich-caption corpus at {rich_root} (make '
-                         'proxy-clip writes it)')
-    return read_marker(rich_root)
-
-
-def _vision_type(arch):
-    from clipdense.models.utils.clip_archs import vision_backbone_type
-    return vision_backbone_type(arch)
 
 
 def score(weights, data_root, rich_root, limit=None, arch=ARCH,
