@@ -10,6 +10,11 @@
    of the config, the architecture, the corpus marker, the seed and the
    schedule, so a second run returns at once; ``--fresh`` retrains.
 
+``--train-seed N`` trains with another seed on the same corpus (the corpus
+is drawn with ``--seed``): the proxy's own seed variance, for claims whose
+arms are otherwise deterministic (e.g. ``--train-seed 1 --work-dir
+work_dirs/proxy_seed1``).
+
 The per-epoch mean training loss is kept in the stamp
 (``work_dirs/proxy/proxy_clip/done.json``) and printed, to show whether the
 schedule plateaued. ``--time-iters N`` only times N iterations (to size the
@@ -49,11 +54,17 @@ def step_rich_captions(args):
                                   progress=True)
 
 
+def train_seed(args):
+    """The training seed: ``--train-seed``, else the corpus ``--seed``."""
+    ts = getattr(args, 'train_seed', None)
+    return args.seed if ts is None else ts
+
+
 def proxy_cfg(args, corpus):
     from mmengine.config import Config
     cfg = Config.fromfile(args.config)
     cfg.train_dataloader.dataset.data_root = corpus['root']
-    cfg.randomness = dict(seed=args.seed)
+    cfg.randomness = dict(seed=train_seed(args))
     if args.epochs is not None:
         cfg.train_cfg.max_epochs = args.epochs
         for sch in cfg.param_scheduler:
@@ -176,7 +187,9 @@ def step_proxy_clip(args, corpus):
     marker = osp.join(corpus['root'], '.clipdense_rich_captions.json')
     key = file_hash(args.config, arch_file(), marker,
                     extra=json.dumps([args.seed, args.epochs,
-                                      args.batch_size]))
+                                      args.batch_size]
+                                     + ([] if train_seed(args) == args.seed
+                                        else [train_seed(args)])))
     stamp = osp.join(work_dir, 'done.json')
     if not args.fresh and osp.isfile(out) and cached(stamp, key):
         log(f'proxy CLIP: cached ({out})')
@@ -216,7 +229,7 @@ def time_iters(args, corpus, n):
     from mmengine.optim import build_optim_wrapper
 
     cfg = proxy_cfg(args, corpus)
-    torch.manual_seed(args.seed)
+    torch.manual_seed(train_seed(args))
     model = MODELS.build(cfg.model)
     ds = DATASETS.build(cfg.train_dataloader.dataset)
     optim = build_optim_wrapper(model, cfg.optim_wrapper)
@@ -244,7 +257,12 @@ def main(argv=None):
                         help='rich-caption corpus folder')
     parser.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs',
                                                        'proxy'))
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the corpus (and of training, unless '
+                        '--train-seed is given)')
+    parser.add_argument('--train-seed', type=int, default=None,
+                        help='another training seed on the same corpus '
+                        '(use with its own --work-dir)')
     parser.add_argument('--num-train', type=int, default=10000)
     parser.add_argument('--num-val', type=int, default=500)
     parser.add_argument('--workers', type=int, default=1)

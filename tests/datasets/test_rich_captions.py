@@ -301,6 +301,12 @@ def test_proxy_config_overrides(corpus):
     assert cfg.train_dataloader.dataset.data_root == str(root)
     assert cfg.train_dataloader.batch_size == 8
     assert [s['end'] for s in cfg.param_scheduler if s.get('by_epoch')] == [2]
+    # --train-seed: another training seed on the corpus drawn with --seed
+    args.train_seed = 5
+    assert proxy_clip.proxy_cfg(args, paths).randomness.seed == 5
+    assert proxy_clip.train_seed(args) == 5
+    args.train_seed = None
+    assert proxy_clip.train_seed(args) == 3
 
 
 def test_rich_corpus_is_refused_over_foreign_folder_and_cleans_dead_temporaries(tmp_path):
@@ -358,6 +364,12 @@ def test_proxy_clip_adopts_a_finished_run_of_the_same_config(tmp_path):
     with pytest.raises(ValueError, match='randomness'):
         proxy_clip.main(common + ['--work-dir', str(tmp_path / 'w2'),
                                   '--seed', '1',
+                                  '--from-run', str(tmp_path / 'run')])
+    assert not osp.exists(tmp_path / 'w2' / 'proxy_clip.pt')
+    # a seed-0 run is not a --train-seed 1 proxy either
+    with pytest.raises(ValueError, match='randomness'):
+        proxy_clip.main(common + ['--work-dir', str(tmp_path / 'w2'),
+                                  '--train-seed', '1',
                                   '--from-run', str(tmp_path / 'run')])
     assert not osp.exists(tmp_path / 'w2' / 'proxy_clip.pt')
     with pytest.raises(FileNotFoundError, match='last_checkpoint'):

@@ -137,3 +137,56 @@ def test_training_free_methods_on_the_proxy(setup):
     for c in cfgs.values():
         assert c.model.backbone.arch == 'clipdense-synth-vit8'
         assert c.model.backbone.pretrained == weights['clipdense-synth-vit8']
+
+
+def test_maskclip_over_proxy_seeds(setup):
+    """bench_maskclip_proxy_seeds.py: the two rows of the MaskCLIP claim run
+    once per proxy seed, the claim written with one value per seed, and the
+    ablations table reads it instead of the one-proxy training-free file; a
+    copied weight file, a missing seed or a single seed is refused."""
+    import shutil
+    tmp, world, weights = setup
+    w0 = weights['clipdense-synth-vit8']
+    torch.manual_seed(1)
+    w1 = str(tmp / 'vit8_seed1.pt')
+    torch.save(open_clip.create_model('clipdense-synth-vit8').state_dict(), w1)
+    bench = runpy.run_path(osp.join(ROOT, 'tools/analysis_tools/'
+                                    'bench_maskclip_proxy_seeds.py'))
+    res = tmp / 'seeds_results'
+    res.mkdir()
+    common = ['--data-root', world['root'], '--styles', 'flat', '--max-val', '2',
+              '--work-dir', str(tmp / 'seeds')]
+    assert bench['main'](common + ['--seed-weights', f'0={w0}', f'1={w1}',
+                                   '--out', str(res / 'maskclip_seeds_proxy')]) == 0
+    saved = json.load(open(res / 'maskclip_seeds_proxy.json'))
+    ab = saved['ablation']
+    assert ab['claim'] == 'MaskCLIP > naive dense CLIP' and ab['seeds'] == [0, 1]
+    arms = ab['metrics'][0]['arms']
+    assert [len(v) for v in arms.values()] == [2, 2]
+    assert arms['MaskCLIP'][1] == saved['results']['1']['MaskCLIP']['flat']['mIoU']
+    assert saved['sha256']['0'] != saved['sha256']['1']
+    # the two seeds' weights differ, so (almost surely) their numbers do
+    assert 'deterministic' not in ab['metrics'][0]
+    # the table takes this file for the MaskCLIP row over the one-proxy file
+    (res / 'training_free_proxy.json').write_text(json.dumps(dict(results={
+        n: {'flat': dict(mIoU=50.0, aAcc=1.0)}
+        for n in ('MaskCLIP', 'naive dense CLIP')})))
+    table = runpy.run_path(osp.join(ROOT, 'tools/analysis_tools/ablations_table.py'))
+    found = table['collect'](str(res))
+    got, path = found['MaskCLIP > naive dense CLIP']
+    assert path.endswith('maskclip_seeds_proxy.json')
+    row = table['summarize'](got)
+    assert row['beyond'] != 'no seed spread (deterministic arms, one proxy)'
+    assert '(seeds ' in row['ours']
+
+    copy = str(tmp / 'copy.pt')
+    shutil.copy(w1, copy)
+    with pytest.raises(SystemExit, match='identical'):
+        bench['main'](common + ['--seed-weights', f'0={w1}', f'1={copy}'])
+    with pytest.raises(SystemExit, match='--train-seed 2 --work-dir'):
+        bench['main'](common + ['--seed-weights', f'0={w0}',
+                                f'2={tmp}/nowhere/proxy_clip.pt'])
+    with pytest.raises(SystemExit, match='two or more'):
+        bench['main'](common + ['--seed-weights', f'0={w0}'])
+    with pytest.raises(SystemExit, match='SEED=PATH'):
+        bench['main'](common + ['--seed-weights', f'0={w0}', w1])

@@ -17,7 +17,11 @@ that predate that format are read by adapters here:
 * MaskCLIP > naive dense CLIP: ``results/training_free_proxy.json``
   (``tools/analysis_tools/bench_training_free_proxy.py``, the shipped proxy
   configs through the test loop), mIoU averaged over the four styles. Both
-  are training-free and deterministic (one proxy trained).
+  are training-free and deterministic (one proxy trained). When
+  ``results/maskclip_seeds_proxy.json`` exists
+  (``tools/analysis_tools/bench_maskclip_proxy_seeds.py``), its ``"ablation"``
+  entry is read instead: the same two rows on proxies trained with other
+  seeds on the same corpus, one value per proxy seed.
 * AnoVL TTA > training-free > CLIP: ``results/anomaly_proxy.json``
   (``tools/analysis_tools/bench_anomaly_proxy.py``), pixel AUROC; the CLIP
   and training-free rows are deterministic, the TTA row has one run per seed.
@@ -32,7 +36,8 @@ reproduction), and *beyond the seed spread* when, in
 addition, every margin exceeds its step's spread (the row says when every
 margin also exceeds twice the spread, the issue's bar for adding seeds). A claim whose arms are all
 deterministic has no seed spread, which the row says: the variance left is
-the proxy's own training seed, and one proxy was trained.
+the proxy's own training seed, measured only where proxies of other seeds
+were trained (the MaskCLIP row above).
 """
 import argparse
 from collections import OrderedDict
