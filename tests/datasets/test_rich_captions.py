@@ -288,6 +288,31 @@ def test_proxy_config_trains_a_few_iterations(tmp_path, capsys):
     assert 's/iter at batch 4' in capsys.readouterr().out
 
 
+def test_proxy_training_is_deterministic_per_seed(tmp_path):
+    """The proxy config trained twice with one seed gives the same weights,
+    bit for bit; another --train-seed gives other weights. (Across machines
+    the CPU kernels may differ: results/proxy_rebuild/README.md.)"""
+    import argparse
+
+    from mmengine.runner import Runner
+
+    from clipdense.apis import proxy_clip
+    corpus = generate_rich_captions(str(tmp_path / 'c'), seed=0, num_train=16,
+                                    num_val=2, progress=False)
+    states = []
+    for run, seed in enumerate((None, None, 1)):
+        args = argparse.Namespace(config=proxy_clip.PROXY_CONFIG, seed=0,
+                                  train_seed=seed, epochs=2, batch_size=4)
+        cfg = proxy_clip.proxy_cfg(args, corpus)
+        cfg.work_dir = str(tmp_path / f'run{run}')
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+        states.append({k: v.detach().clone()
+                       for k, v in runner.model.state_dict().items()})
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    assert not all(torch.equal(states[0][k], states[2][k]) for k in states[0])
+
+
 def test_proxy_config_overrides(corpus):
     import argparse
 
