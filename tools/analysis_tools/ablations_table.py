@@ -253,7 +253,9 @@ def main(argv=None):
     lines = ['# Headline ablations on the proxy CLIP', '',
              f'Command: `{cmd.strip()}`', '',
              'Proxy CLIP: `clipdense-synth-vit8` (`make proxy-clip`, '
-             '`results/proxy_clip.md`), the same weights for every row. '
+             '`results/proxy_clip.md`), the same weights for every row, '
+             'except a row whose schedule says its seeds are the proxy '
+             'CLIP\'s training seeds: that row ran on one proxy per seed. '
              'Margin: mean over seeds of the better arm minus the other '
              '(lower-is-better metrics flipped); seed spread: max - min over '
              'the training seeds; "beyond" = every margin above its spread '
