@@ -21,7 +21,6 @@ refused (a copied file is not a second seed). Nothing was chosen on these
 numbers: the configs, styles and split are the training-free bench's.
 """
 import argparse
-import hashlib
 import os.path as osp
 import sys
 import time
@@ -30,9 +29,10 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from clipdense.engine.bench_harness import (build_runner, command_line, make_log,  # noqa: E402
+from clipdense.apis.synthetic_pipeline import file_hash  # noqa: E402
+from clipdense.engine.bench_harness import (command_line, make_log,  # noqa: E402
                                             md_table, write_results)
-from bench_training_free_proxy import ROWS, STYLES, make_cfg  # noqa: E402
+from bench_training_free_proxy import ROWS, STYLES, run_rows  # noqa: E402
 
 CLAIM = 'MaskCLIP > naive dense CLIP'
 ARMS = ('MaskCLIP', 'naive dense CLIP')
@@ -68,14 +68,6 @@ def parse_seed_weights(items):
         raise ValueError('--seed-weights: give two or more proxy seeds (a '
                          'spread needs them)')
     return out
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def check_distinct(hashes):
@@ -128,25 +120,19 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         weights = parse_seed_weights(args.seed_weights)
-        hashes = {s: sha256(w) for s, w in weights.items()}
+        hashes = {s: file_hash(w) for s, w in weights.items()}
         check_distinct(hashes)
     except ValueError as e:
         sys.exit(f'bench_maskclip_proxy_seeds: {e}')
     if not osp.isdir(args.data_root):
         sys.exit(f'no synthetic world at {args.data_root}: run `make quickstart`')
-    rows = {name: (path, key) for name, path, key in ROWS if name in ARMS}
+    rows = [r for a in ARMS for r in ROWS if r[0] == a]
     t0 = time.time()
-    results, n = {}, 0
-    for seed, w in sorted(weights.items()):
+    results = {}
+    for i, (seed, w) in enumerate(sorted(weights.items())):
         args.weights = w
-        for name in ARMS:
-            path, key = rows[name]
-            for style in args.styles:
-                n += 1
-                log(f'proxy seed {seed}: {name} on {style}')
-                out = build_runner(make_cfg(path, key, style, args, n)).test()
-                results.setdefault(seed, {}).setdefault(name, {})[style] = dict(
-                    mIoU=float(out['mIoU']), aAcc=float(out['aAcc']))
+        results[seed] = run_rows(rows, args, tag=f'proxy seed {seed}: ',
+                                 start=i * len(rows) * len(args.styles))
     wall = time.time() - t0
     ab = ablation_entry(results, args.styles)
     head = ['proxy seed', 'row'] + list(args.styles) + ['mean']
@@ -177,8 +163,8 @@ def main(argv=None):
         'MaskCLIP - naive per proxy seed: ' + ', '.join(
             f'seed {s} {m:+.2f}' for s, m in zip(sorted(results), margins)) + '.',
         '',
-        'Weights (sha256, first 12 hex digits): ' + ', '.join(
-            f'seed {s} `{rel[s]}` {hashes[s][:12]}' for s in sorted(rel)) + '.',
+        'Weights (sha256 of the file, first 16 hex digits): ' + ', '.join(
+            f'seed {s} `{rel[s]}` {hashes[s]}' for s in sorted(rel)) + '.',
         '',
         f'Wall time {wall:.0f} s.',
         ''])

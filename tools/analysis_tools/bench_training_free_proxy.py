@@ -89,6 +89,22 @@ def make_cfg(path, key, style, args, n):
     return cfg
 
 
+def run_rows(rows, args, tag='', start=0):
+    """Each ``(name, config, key)`` of ``rows`` on each of ``args.styles``
+    with ``args.weights``, through the test loop: ``{name: {style: {mIoU,
+    aAcc}}}``. ``tag`` prefixes the progress lines; ``start`` offsets the
+    run numbers (unique experiment names when called more than once)."""
+    results, n = {}, start
+    for name, path, key in rows:
+        for style in args.styles:
+            n += 1
+            log(f'{tag}{name} on {style}')
+            out = build_runner(make_cfg(path, key, style, args, n)).test()
+            results.setdefault(name, {})[style] = dict(mIoU=float(out['mIoU']),
+                                                       aAcc=float(out['aAcc']))
+    return results
+
+
 def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.weights):
@@ -97,14 +113,7 @@ def main(argv=None):
     if not osp.isdir(args.data_root):
         sys.exit(f'no synthetic world at {args.data_root}: run `make quickstart`')
     t0 = time.time()
-    results, n = {}, 0
-    for name, path, key in ROWS:
-        for style in args.styles:
-            n += 1
-            log(f'{name} on {style}')
-            out = build_runner(make_cfg(path, key, style, args, n)).test()
-            results.setdefault(name, {})[style] = dict(mIoU=float(out['mIoU']),
-                                                       aAcc=float(out['aAcc']))
+    results = run_rows(ROWS, args)
     wall = time.time() - t0
     head = ['row', 'config'] + list(args.styles) + ['mean']
     rows = []
